@@ -1,0 +1,123 @@
+"""The answering chain: (question, history) -> rewrite -> retrieve -> generate -> check citations -> Answer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from rag.citations import is_abstention, resolve, support
+from rag.config import Settings
+from rag.errors import InvalidQuestion
+from rag.generate import ABSTAIN_TEXT, Generator
+from rag.retrieve import HybridRetriever
+from rag.schema import Answer, ScoredChunk, Turn
+
+log = logging.getLogger(__name__)
+
+# Below this share of the answer's new words found in its cited passages, the answer is treated as
+# not supported (it brings in facts from elsewhere) and the bot abstains. Chosen on evals/seed.jsonl.
+MIN_SUPPORT = 0.5
+
+
+def validate_question(question: str, settings: Settings) -> str:
+    question = " ".join(question.split())
+    if not question:
+        raise InvalidQuestion("the question is empty")
+    if len(question) > settings.max_question_chars:
+        raise InvalidQuestion(
+            f"the question has {len(question)} characters; the limit is {settings.max_question_chars}"
+        )
+    return question
+
+
+class QAEngine:
+    """One object the CLI, API and UI share. ``chain`` is the same pipeline as a LangChain Runnable."""
+
+    def __init__(self, settings: Settings, retriever: HybridRetriever, generator: Generator) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.generator = generator
+        self.chain: Runnable[dict[str, Any], Answer] = RunnableLambda(self._invoke_dict)
+
+    def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None) -> Answer:
+        answer: Answer | None = None
+        for event in self.stream(question, history, k):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def stream(
+        self, question: str, history: list[Turn] | None = None, k: int | None = None
+    ) -> Iterator[str | Answer]:
+        """Yields answer tokens as they are generated, then the final, checked ``Answer``.
+
+        Tokens are the model's raw text; the final ``Answer`` holds the cleaned text and the citations
+        that survived the checks, and is what to show once the stream ends.
+        """
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        question = validate_question(question, self.settings)
+        history = history or []
+
+        t = time.perf_counter()
+        standalone = self.generator.rewrite(question, history) if history else question
+        if history:
+            timings["rewrite"] = _ms(t)
+
+        t = time.perf_counter()
+        self.retriever.store.require_index()
+        passages = self.retriever.search(standalone, k or self.settings.top_k)
+        timings["retrieve"] = _ms(t)
+
+        raw = ""
+        best = max((p.score for p in passages), default=0.0)
+        if best >= self.settings.min_score:
+            t = time.perf_counter()
+            first: float | None = None
+            for token in self.generator.stream(standalone, passages):
+                if first is None:
+                    first = _ms(t)
+                raw += token
+                yield token
+            timings["first_token"] = first or 0.0
+            timings["generate"] = _ms(t)
+        else:
+            log.info("abstain: best passage score %.3f below %.3f", best, self.settings.min_score)
+
+        answer = self.finalize(raw, standalone, passages)
+        answer.question = question
+        answer.standalone_question = standalone
+        timings["total"] = _ms(t0)
+        answer.timings_ms = timings
+        log.info(
+            "answered",
+            extra={"abstained": answer.abstained, "citations": len(answer.citations), "ms": timings["total"]},
+        )
+        yield answer
+
+    def finalize(self, raw: str, question: str, passages: list[ScoredChunk]) -> Answer:
+        """Apply the checks that make an answer trustworthy, or turn it into an abstention."""
+        text = " ".join(raw.split())
+        if not text or is_abstention(text):
+            return Answer(answer=ABSTAIN_TEXT, abstained=True)
+        clean, citations = resolve(text, passages)
+        if not citations:
+            # No marker points at a passage: the claim is not shown as grounded, and said so plainly.
+            return Answer(answer=ABSTAIN_TEXT, abstained=True)
+        if support(clean, question, [c.text for c in citations]) < MIN_SUPPORT:
+            log.info("abstain: answer not supported by its citations: %r", clean)
+            return Answer(answer=ABSTAIN_TEXT, abstained=True)
+        return Answer(answer=clean, citations=citations, abstained=False, grounded=True)
+
+    def _invoke_dict(self, inputs: dict[str, Any]) -> Answer:
+        history = [Turn.model_validate(t) for t in inputs.get("history") or []]
+        return self.ask(inputs["question"], history, inputs.get("k"))
+
+
+def _ms(t: float) -> float:
+    return round((time.perf_counter() - t) * 1000, 1)

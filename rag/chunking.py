@@ -1,0 +1,60 @@
+"""Split text into overlapping, sentence-aware chunks with stable ids and exact character spans."""
+
+from __future__ import annotations
+
+import hashlib
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from rag.schema import Chunk
+
+# Paragraphs first, then lines, then sentence ends, then words: a chunk breaks mid-sentence only when
+# one sentence is longer than a chunk.
+_SEPARATORS = [r"\n\n", r"\n", r"(?<=[.!?])\s+", r"(?<=[;:])\s+", r"\s+", ""]
+
+
+def sha256(data: bytes | str) -> str:
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterTextSplitter:
+    return RecursiveCharacterTextSplitter(
+        chunk_size=chunk_size,
+        chunk_overlap=min(chunk_overlap, chunk_size // 2),
+        separators=_SEPARATORS,
+        is_separator_regex=True,
+        keep_separator="end",
+        add_start_index=True,
+        strip_whitespace=True,
+    )
+
+
+def chunk_text(
+    text: str, source: str, file_hash: str, splitter: RecursiveCharacterTextSplitter
+) -> list[Chunk]:
+    """Chunks of ``text``. Ids derive from source and content, so an unchanged chunk keeps its id."""
+    chunks: list[Chunk] = []
+    seen: dict[str, int] = {}
+    for doc in splitter.create_documents([text]):
+        body = doc.page_content
+        start = int(doc.metadata["start_index"])
+        if start < 0 or text[start : start + len(body)] != body:  # never store a wrong span
+            start = text.find(body)
+        content_hash = sha256(body)
+        # The same passage twice in one file gets distinct, still deterministic, ids.
+        nth = seen.get(content_hash, 0)
+        seen[content_hash] = nth + 1
+        chunks.append(
+            Chunk(
+                id=sha256(f"{source}\x00{content_hash}\x00{nth}")[:32],
+                source=source,
+                text=body,
+                start=start,
+                end=start + len(body),
+                content_hash=content_hash,
+                file_hash=file_hash,
+            )
+        )
+    return chunks

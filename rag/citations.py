@@ -1,0 +1,83 @@
+"""Citation markers: parse, validate against the passages given, renumber, and check support."""
+
+from __future__ import annotations
+
+import re
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from rag.schema import Citation, ScoredChunk
+
+# [2], [1, 3], [Passage 2], [source 1; 2]
+_MARKER = re.compile(r"\s*\[(?:passages?|sources?|doc(?:ument)?s?)?\s*(\d+(?:\s*[,;]\s*\d+)*)\]", re.IGNORECASE)
+_ABSTAIN = re.compile(
+    r"\b(do(?:es)? not|don't|doesn't|did not|didn't|cannot|can't|unable to|no)\s+"
+    r"(say|state|mention|contain|provide|include|specify|answer|find|indicate|information|be determined|determine|know)"
+    r"|\bnot (?:mentioned|stated|specified|provided|given|included|available|found|clear)\b"
+    r"|\bno (?:information|mention|answer|details?|data)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def is_abstention(text: str) -> bool:
+    return bool(_ABSTAIN.search(text))
+
+
+def markers(text: str) -> list[int]:
+    """Marker numbers in order of first appearance."""
+    seen: list[int] = []
+    for m in _MARKER.finditer(text):
+        for n in re.split(r"\s*[,;]\s*", m.group(1)):
+            if int(n) not in seen:
+                seen.append(int(n))
+    return seen
+
+
+def resolve(text: str, passages: list[ScoredChunk]) -> tuple[str, list[Citation]]:
+    """Keep markers that point to a given passage, drop the others, renumber 1..n by first appearance."""
+    valid = [n for n in markers(text) if 1 <= n <= len(passages)]
+    renumber = {old: new for new, old in enumerate(valid, start=1)}
+
+    def sub(m: re.Match[str]) -> str:
+        kept = [renumber[int(n)] for n in re.split(r"\s*[,;]\s*", m.group(1)) if int(n) in renumber]
+        return " " + "".join(f"[{n}]" for n in dict.fromkeys(kept)) if kept else ""
+
+    clean = _MARKER.sub(sub, text).strip()
+    citations = [
+        Citation(
+            n=renumber[old],
+            source=passages[old - 1].chunk.source,
+            chunk_id=passages[old - 1].chunk.id,
+            text=passages[old - 1].chunk.text,
+            start=passages[old - 1].chunk.start,
+            end=passages[old - 1].chunk.end,
+            score=passages[old - 1].score,
+        )
+        for old in valid
+    ]
+    return clean, citations
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s", "ly"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def content_words(text: str) -> set[str]:
+    return {_stem(w) for w in _WORD.findall(_MARKER.sub(" ", text).lower()) if w not in ENGLISH_STOP_WORDS}
+
+
+def support(answer: str, question: str, evidence: list[str]) -> float:
+    """Share of the answer's new content words (those not already in the question) found in the evidence.
+
+    1.0 when the answer adds nothing beyond the question's words; a low value means the answer
+    brings in facts the cited passages do not contain, for example from the model's memory.
+    """
+    novel = content_words(answer) - content_words(question)
+    if not novel:
+        return 1.0
+    found = content_words(" ".join(evidence))
+    return len(novel & found) / len(novel)

