@@ -1,0 +1,91 @@
+"""The chain's plumbing with a scripted chat model (a fake LLM is fine here, never for answer quality)."""
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from rag.answer import QAEngine
+from rag.config import Settings
+from rag.embeddings import Embedder
+from rag.errors import IndexMissing, InvalidQuestion
+from rag.generate import ABSTAIN_TEXT, LLMGenerator
+from rag.ingest import Ingestor
+from rag.retrieve import HybridRetriever
+from rag.schema import Answer, Turn
+from rag.store import Store
+
+
+def engine(settings: Settings, embedder: Embedder, *replies: str, ingest: bool = True) -> QAEngine:
+    store = Store(settings)
+    if ingest:
+        Ingestor(settings, store, embedder).run([settings.corpus_dir], progress=False)
+    model = GenericFakeChatModel(messages=iter([AIMessage(content=r) for r in replies]))
+    retriever = HybridRetriever(store=store, embedder=embedder, k=3)
+    return QAEngine(settings, retriever, LLMGenerator(model, "fake"))
+
+
+MAHER = "Where did Maher al-Assad flee to?"
+
+
+def test_valid_marker_becomes_a_citation_with_span(settings: Settings, embedder: Embedder) -> None:
+    answer = engine(settings, embedder, "Maher al-Assad fled to Iraq [1].").ask(MAHER)
+    assert not answer.abstained and answer.grounded
+    assert answer.answer == "Maher al-Assad fled to Iraq [1]."
+    (c,) = answer.citations
+    assert c.n == 1 and "fled to Iraq" in c.text and c.source == "syria-assad-fall.txt"
+    assert settings.corpus_dir.joinpath(c.source).read_text()[c.start : c.end] == c.text
+    assert {"retrieve", "generate", "first_token", "total"} <= set(answer.timings_ms)
+
+
+def test_markers_to_no_passage_are_dropped_and_then_nothing_is_grounded(settings: Settings, embedder: Embedder) -> None:
+    answer = engine(settings, embedder, "Maher al-Assad fled to Iraq [7].").ask(MAHER)
+    assert answer.abstained and not answer.grounded and answer.citations == []
+    assert answer.answer == ABSTAIN_TEXT
+
+
+def test_an_answer_from_memory_is_not_presented(settings: Settings, embedder: Embedder) -> None:
+    answer = engine(settings, embedder, "Ahmed al-Sharaa became president [1].").ask("Who became president after al-Assad?")
+    assert answer.abstained and answer.citations == []
+
+
+def test_model_abstention_is_flagged(settings: Settings, embedder: Embedder) -> None:
+    answer = engine(settings, embedder, "The documents do not say.").ask("How old is Bashar al-Assad?")
+    assert answer.abstained and answer.answer == ABSTAIN_TEXT
+
+
+def test_unrelated_question_abstains_without_calling_the_model(settings: Settings, embedder: Embedder) -> None:
+    eng = engine(settings, embedder)  # no scripted reply: calling the model would raise
+    answer = eng.ask("Who won the 2022 World Cup?")
+    assert answer.abstained and "generate" not in answer.timings_ms
+
+
+def test_stream_yields_tokens_then_the_answer(settings: Settings, embedder: Embedder) -> None:
+    events = list(engine(settings, embedder, "Maher al-Assad fled to Iraq [1].").stream(MAHER))
+    tokens, final = events[:-1], events[-1]
+    assert len(tokens) > 1 and all(isinstance(t, str) for t in tokens)
+    assert isinstance(final, Answer) and "".join(tokens) == "Maher al-Assad fled to Iraq [1]."
+
+
+def test_follow_up_is_rewritten_before_retrieval(settings: Settings, embedder: Embedder) -> None:
+    eng = engine(settings, embedder, "Where did Bashar al-Assad fly first?", "He first flew to a Russian military base [1].")
+    history = [Turn(role="user", content="Why did Bashar al-Assad leave Damascus?"), Turn(role="assistant", content="...")]
+    answer = eng.ask("Where did he fly first?", history)
+    assert answer.standalone_question == "Where did Bashar al-Assad fly first?"
+    assert "rewrite" in answer.timings_ms
+    assert "Russian military base" in answer.citations[0].text
+
+
+def test_the_chain_is_a_langchain_runnable(settings: Settings, embedder: Embedder) -> None:
+    answer = engine(settings, embedder, "Maher al-Assad fled to Iraq [1].").chain.invoke({"question": MAHER})
+    assert isinstance(answer, Answer) and answer.citations
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 2001])
+def test_bad_questions_are_refused(settings: Settings, embedder: Embedder, question: str) -> None:
+    with pytest.raises(InvalidQuestion):
+        engine(settings, embedder, ingest=False).ask(question)
+
+
+def test_missing_index_is_a_clear_error(settings: Settings, embedder: Embedder) -> None:
+    with pytest.raises(IndexMissing, match="rag ingest"):
+        engine(settings, embedder, ingest=False).ask(MAHER)

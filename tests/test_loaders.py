@@ -1,0 +1,66 @@
+from pathlib import Path
+
+import pytest
+
+from rag.loaders import Unreadable, load_text
+
+
+def minimal_pdf(text: str) -> bytes:
+    """A one-page PDF whose content stream draws ``text`` (enough for pypdf's text extraction)."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_text_and_markdown_keep_their_content() -> None:
+    assert load_text(Path("a.txt"), b"Hello world.\r\nSecond line.") == "Hello world.\nSecond line."
+    assert "# Title" in load_text(Path("a.md"), "# Title\n\nBody text.".encode())
+
+
+def test_html_drops_scripts_and_tags() -> None:
+    html = b"<html><head><script>var x=1;</script><style>p{}</style></head><body><p>Visible text.</p></body></html>"
+    text = load_text(Path("page.html"), html)
+    assert text == "Visible text."
+
+
+def test_pdf_text_is_extracted() -> None:
+    assert "Maher fled to Iraq" in load_text(Path("doc.pdf"), minimal_pdf("Maher fled to Iraq"))
+
+
+def test_legacy_encoding_is_detected_not_refused() -> None:
+    data = "Le président a quitté la capitale à minuit, déclarent les témoins.".encode("cp1252")
+    assert "président" in load_text(Path("fr.txt"), data)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("empty.txt", b"", "empty file"),
+        ("blank.md", b"  \n\t\n", "empty file"),
+        ("binary.txt", b"\x00\x01\x02\xff" * 100, "binary file"),
+        ("broken.pdf", b"%PDF-1.4\nthis is not a pdf at all", "PDF"),
+        ("image.png", b"\x89PNG\r\n\x1a\n", "unsupported file type"),
+        ("empty.html", b"<html><script>x()</script></html>", "no text"),
+    ],
+)
+def test_bad_files_raise_a_one_line_reason(name: str, data: bytes, reason: str) -> None:
+    with pytest.raises(Unreadable) as info:
+        load_text(Path(name), data)
+    assert reason in str(info.value)
+    assert "\n" not in str(info.value)

@@ -1,0 +1,49 @@
+from rag.config import Settings
+from rag.embeddings import Embedder
+from rag.ingest import Ingestor
+from rag.retrieve import HybridRetriever
+from rag.store import Store
+
+
+def indexed(settings: Settings, embedder: Embedder) -> Store:
+    store = Store(settings)
+    Ingestor(settings, store, embedder).run([settings.corpus_dir], progress=False)
+    return store
+
+
+def test_hybrid_finds_the_passage_and_scores_it(settings: Settings, embedder: Embedder) -> None:
+    retriever = HybridRetriever(store=indexed(settings, embedder), embedder=embedder, k=3)
+    results = retriever.search("Where did Maher al-Assad flee to?")
+    assert len(results) == 3
+    assert "fled to Iraq" in results[0].chunk.text
+    assert 0.3 < results[0].score <= 1.0
+    assert results[0].fused >= results[1].fused >= results[2].fused
+
+
+def test_it_is_a_langchain_retriever(settings: Settings, embedder: Embedder) -> None:
+    retriever = HybridRetriever(store=indexed(settings, embedder), embedder=embedder, k=2)
+    docs = retriever.invoke("Sednaya prison")
+    assert len(docs) == 2
+    assert "Sednaya" in docs[0].page_content
+    assert docs[0].metadata["source"] == "syria-assad-fall.txt"
+
+
+def test_unrelated_questions_score_low(settings: Settings, embedder: Embedder) -> None:
+    retriever = HybridRetriever(store=indexed(settings, embedder), embedder=embedder, k=3)
+    assert max(r.score for r in retriever.search("Who won the 2022 World Cup?")) < settings.min_score
+
+
+def test_bm25_sees_new_documents_after_ingest(settings: Settings, embedder: Embedder) -> None:
+    store = indexed(settings, embedder)
+    retriever = HybridRetriever(store=store, embedder=embedder, k=1, mode="bm25")
+    assert retriever.search("Zanzibarian") == []
+    (settings.corpus_dir / "new.txt").write_text("The Zanzibarian delegation arrived late.")
+    Ingestor(settings, store, embedder).run([settings.corpus_dir], progress=False)
+    assert "Zanzibarian" in retriever.search("Zanzibarian")[0].chunk.text
+
+
+def test_dense_and_bm25_modes_each_work(settings: Settings, embedder: Embedder) -> None:
+    store = indexed(settings, embedder)
+    for mode in ("dense", "bm25"):
+        hits = HybridRetriever(store=store, embedder=embedder, k=2, mode=mode).search("Bilal Shahadi Sednaya")
+        assert "Bilal Shahadi" in hits[0].chunk.text, mode
