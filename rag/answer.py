@@ -51,9 +51,7 @@ class QAEngine:
         assert answer is not None
         return answer
 
-    def stream(
-        self, question: str, history: list[Turn] | None = None, k: int | None = None
-    ) -> Iterator[str | Answer]:
+    def stream(self, question: str, history: list[Turn] | None = None, k: int | None = None) -> Iterator[str | Answer]:
         """Yields answer tokens as they are generated, then the final, checked ``Answer``.
 
         Tokens are the model's raw text; the final ``Answer`` holds the cleaned text and the citations

@@ -89,8 +89,14 @@ def score(item: EvalItem, answer: Answer) -> EvalRecord:
     correct = item.answerable and not answer.abstained and contains_answer(answer.answer, item.answers)
     supported = correct and (not item.evidence or cites_evidence(answer.citations, item.evidence))
     return EvalRecord(
-        id=item.id, question=item.question, gold=item.answers, answer=answer.answer,
-        abstained=answer.abstained, citations=answer.citations, correct=correct, supported=supported,
+        id=item.id,
+        question=item.question,
+        gold=item.answers,
+        answer=answer.answer,
+        abstained=answer.abstained,
+        citations=answer.citations,
+        correct=correct,
+        supported=supported,
         latency_ms=answer.timings_ms.get("total", 0.0),
     )
 
@@ -100,7 +106,9 @@ def summarize(records: list[EvalRecord]) -> EvalSummary:
     una = [r for r in records if not r.gold]
     lat = sorted(r.latency_ms for r in records) or [0.0]
     return EvalSummary(
-        questions=len(records), answerable=len(ans), unanswerable=len(una),
+        questions=len(records),
+        answerable=len(ans),
+        unanswerable=len(una),
         accuracy=_rate(sum(r.correct for r in ans), len(ans)),
         accuracy_cited=_rate(sum(r.supported for r in ans), len(ans)),
         abstention_recall=_rate(sum(r.abstained for r in una), len(una)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rag.answer import QAEngine
 from rag.config import Settings
 from rag.embeddings import get_embedder
 from rag.generate import ExtractiveGenerator, Generator, LLMGenerator
@@ -9,7 +10,6 @@ from rag.ingest import Ingestor
 from rag.llm import load_chat_model
 from rag.retrieve import HybridRetriever
 from rag.store import Store
-from rag.answer import QAEngine
 
 
 def build_store(settings: Settings, collection: str | None = None) -> Store:
@@ -29,7 +29,10 @@ def build_generator(settings: Settings) -> Generator:
 def build_engine(settings: Settings, store: Store | None = None, mode: str = "hybrid") -> QAEngine:
     store = store or build_store(settings)
     retriever = HybridRetriever(
-        store=store, embedder=get_embedder(settings.embedding_model), k=settings.top_k,
-        fetch_k=settings.fetch_k, mode=mode,
+        store=store,
+        embedder=get_embedder(settings.embedding_model),
+        k=settings.top_k,
+        fetch_k=settings.fetch_k,
+        mode=mode,
     )
     return QAEngine(settings, retriever, build_generator(settings))

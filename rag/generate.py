@@ -59,7 +59,9 @@ class LLMGenerator:
     def __init__(self, model: BaseChatModel, name: str) -> None:
         self.name = name
         parser = StrOutputParser()
-        self.answer_chain = ChatPromptTemplate.from_messages([("system", ANSWER_SYSTEM), ("human", ANSWER_USER)]) | model | parser
+        self.answer_chain = (
+            ChatPromptTemplate.from_messages([("system", ANSWER_SYSTEM), ("human", ANSWER_USER)]) | model | parser
+        )
         self.rewrite_chain = (
             ChatPromptTemplate.from_messages([("system", REWRITE_SYSTEM), ("human", REWRITE_USER)]) | model | parser
         )

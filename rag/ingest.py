@@ -47,7 +47,8 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
         if p.is_dir():
             roots.append(p.resolve())
             files.extend(
-                f for f in sorted(p.rglob("*"))
+                f
+                for f in sorted(p.rglob("*"))
                 if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
             )
         elif p.is_file():
@@ -106,10 +107,10 @@ class Ingestor:
             changed = True
 
         for source, state in known.items():
-            if source not in seen and _under(source_path(source, self.settings), roots):
-                if not source_path(source, self.settings).exists():
-                    self._remove(source, state, report)
-                    changed = True
+            path = source_path(source, self.settings)
+            if source not in seen and _under(path, roots) and not path.exists():
+                self._remove(source, state, report)
+                changed = True
         if changed:
             self.store.bump_version()
         report.chunks_total = self.store.count()

@@ -182,6 +182,11 @@ def load_chat_model(settings: Settings) -> BaseChatModel:
     else:
         raise ModelLoadError(f"no chat model for RAG_LLM={settings.llm}")
     return ChatOpenAI(
-        base_url=base_url, model=model, api_key=key, temperature=0, max_tokens=settings.max_tokens,  # type: ignore[arg-type]
-        timeout=120, max_retries=1,
+        base_url=base_url,
+        model=model,
+        api_key=key,
+        temperature=0,
+        max_tokens=settings.max_tokens,  # type: ignore[arg-type]
+        timeout=120,
+        max_retries=1,
     )

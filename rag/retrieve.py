@@ -83,9 +83,7 @@ class HybridRetriever(BaseRetriever):
             sims[cid] = float(np.dot(emb, q))
         return [ScoredChunk(chunk=by_id[cid], score=round(sims[cid], 4), fused=round(fused[cid], 5)) for cid in top]
 
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         return [
             Document(
                 page_content=s.chunk.text,

@@ -84,9 +84,7 @@ class Store:
 
     def require_index(self) -> None:
         if not self.exists() or self.count() == 0:
-            raise IndexMissing(
-                f"the index '{self.name}' is empty or missing: run 'rag ingest' on your documents first"
-            )
+            raise IndexMissing(f"the index '{self.name}' is empty or missing: run 'rag ingest' on your documents first")
 
     # --- versions: every writer bumps it, so readers in any process know when to rebuild caches ---
     def version(self) -> str:

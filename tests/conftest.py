@@ -11,9 +11,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from rag.config import Settings  # noqa: E402
-from rag.embeddings import Embedder, get_embedder  # noqa: E402
-from rag.store import Store  # noqa: E402
+from rag.config import Settings
+from rag.embeddings import Embedder, get_embedder
+from rag.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -36,7 +36,10 @@ def corpus(tmp_path: Path) -> Path:
 @pytest.fixture()
 def settings(tmp_path: Path, corpus: Path) -> Settings:
     return Settings(
-        corpus_dir=corpus, data_dir=tmp_path / "index", llm="extractive", _env_file=None,  # type: ignore[call-arg]
+        corpus_dir=corpus,
+        data_dir=tmp_path / "index",
+        llm="extractive",
+        _env_file=None,  # type: ignore[call-arg]
     )
 
 

@@ -44,7 +44,9 @@ def test_markers_to_no_passage_are_dropped_and_then_nothing_is_grounded(settings
 
 
 def test_an_answer_from_memory_is_not_presented(settings: Settings, embedder: Embedder) -> None:
-    answer = engine(settings, embedder, "Ahmed al-Sharaa became president [1].").ask("Who became president after al-Assad?")
+    answer = engine(settings, embedder, "Ahmed al-Sharaa became president [1].").ask(
+        "Who became president after al-Assad?"
+    )
     assert answer.abstained and answer.citations == []
 
 
@@ -67,8 +69,13 @@ def test_stream_yields_tokens_then_the_answer(settings: Settings, embedder: Embe
 
 
 def test_follow_up_is_rewritten_before_retrieval(settings: Settings, embedder: Embedder) -> None:
-    eng = engine(settings, embedder, "Where did Bashar al-Assad fly first?", "He first flew to a Russian military base [1].")
-    history = [Turn(role="user", content="Why did Bashar al-Assad leave Damascus?"), Turn(role="assistant", content="...")]
+    eng = engine(
+        settings, embedder, "Where did Bashar al-Assad fly first?", "He first flew to a Russian military base [1]."
+    )
+    history = [
+        Turn(role="user", content="Why did Bashar al-Assad leave Damascus?"),
+        Turn(role="assistant", content="..."),
+    ]
     answer = eng.ask("Where did he fly first?", history)
     assert answer.standalone_question == "Where did Bashar al-Assad fly first?"
     assert "rewrite" in answer.timings_ms

@@ -4,7 +4,10 @@ from rag.schema import Chunk, ScoredChunk
 
 def passages(*texts: str) -> list[ScoredChunk]:
     return [
-        ScoredChunk(chunk=Chunk(id=f"id{i}", source="doc.txt", text=t, start=10 * i, end=10 * i + len(t), content_hash="h"), score=0.5)
+        ScoredChunk(
+            chunk=Chunk(id=f"id{i}", source="doc.txt", text=t, start=10 * i, end=10 * i + len(t), content_hash="h"),
+            score=0.5,
+        )
         for i, t in enumerate(texts)
     ]
 
@@ -44,5 +47,10 @@ def test_support_flags_facts_absent_from_the_evidence() -> None:
     q = "Who became president after al-Assad?"
     evidence = ["The sudden departure of Mr. al-Assad ended his family's 50-year rule over Syria."]
     assert support("Ahmed al-Sharaa became president [1].", q, evidence) < 0.5
-    assert support("Maher al-Assad fled to Iraq [1].", "Where did Maher al-Assad flee?", ["Maher al-Assad also fled to Iraq."]) == 1.0
+    assert (
+        support(
+            "Maher al-Assad fled to Iraq [1].", "Where did Maher al-Assad flee?", ["Maher al-Assad also fled to Iraq."]
+        )
+        == 1.0
+    )
     assert support("Al-Assad [1].", q, evidence) == 1.0  # nothing new beyond the question

@@ -20,8 +20,12 @@ def rag(settings: Settings, *args: str, env: dict[str, str] | None = None) -> su
         **(env or {}),
     }
     return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=environ,
-        cwd=settings.data_dir.parent, timeout=300,
+        [sys.executable, "-m", "rag.cli", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=settings.data_dir.parent,
+        timeout=300,
     )
 
 
@@ -59,9 +63,15 @@ def test_chat_answers_follow_ups_in_json(settings: Settings) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "rag.cli", "chat", "--json"],
         input="Where did Bashar al-Assad go after leaving the capital?\nWhere did his brother Maher flee?\n",
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "RAG_CORPUS_DIR": str(settings.corpus_dir), "RAG_DATA_DIR": str(settings.data_dir),
-             "RAG_LLM": "extractive"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            **os.environ,
+            "RAG_CORPUS_DIR": str(settings.corpus_dir),
+            "RAG_DATA_DIR": str(settings.data_dir),
+            "RAG_LLM": "extractive",
+        },
     )
     answers = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(answers) == 2
@@ -89,7 +99,9 @@ def test_a_model_that_fails_to_load_is_one_line(settings: Settings, tmp_path: Pa
     rag(settings, "ingest")
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"GGUF" + b"\x00" * 64)
-    proc = rag(settings, "ask", "Where did Maher al-Assad flee to?", env={"RAG_LLM": "local", "RAG_GGUF_PATH": str(bad)})
+    proc = rag(
+        settings, "ask", "Where did Maher al-Assad flee to?", env={"RAG_LLM": "local", "RAG_GGUF_PATH": str(bad)}
+    )
     assert "cannot load the local LLM" in one_line_error(proc)
     missing = rag(settings, "ask", "Where?", env={"RAG_LLM": "local", "RAG_GGUF_PATH": str(tmp_path / "none.gguf")})
     assert "not found" in one_line_error(missing)

@@ -30,7 +30,7 @@ def minimal_pdf(text: str) -> bytes:
 
 def test_text_and_markdown_keep_their_content() -> None:
     assert load_text(Path("a.txt"), b"Hello world.\r\nSecond line.") == "Hello world.\nSecond line."
-    assert "# Title" in load_text(Path("a.md"), "# Title\n\nBody text.".encode())
+    assert "# Title" in load_text(Path("a.md"), b"# Title\n\nBody text.")
 
 
 def test_html_drops_scripts_and_tags() -> None:

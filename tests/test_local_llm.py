@@ -6,12 +6,12 @@ import pytest
 
 from rag.answer import QAEngine
 from rag.config import Settings
+from rag.embeddings import Embedder
 from rag.evaluate import load_evalset, run_eval
 from rag.factory import build_engine
 from rag.ingest import Ingestor
-from rag.store import Store
-from rag.embeddings import Embedder
 from rag.schema import Turn
+from rag.store import Store
 
 pytestmark = pytest.mark.llm
 
