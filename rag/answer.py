@@ -9,7 +9,7 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from rag.citations import is_abstention, resolve, support
+from rag.citations import is_abstention, resolve, strip_markers, support
 from rag.config import Settings
 from rag.errors import InvalidQuestion
 from rag.generate import ABSTAIN_TEXT, Generator
@@ -99,18 +99,26 @@ class QAEngine:
         yield answer
 
     def finalize(self, raw: str, question: str, passages: list[ScoredChunk]) -> Answer:
-        """Apply the checks that make an answer trustworthy, or turn it into an abstention."""
+        """Apply the checks that make an answer trustworthy, or turn it into an abstention.
+
+        An answer is shown only if its words are found in the passages it cites. When the model cites
+        the wrong passage or none, the claim is attributed to the one passage that supports it, if any;
+        an answer no passage supports is replaced by a plain abstention.
+        """
         text = " ".join(raw.split())
         if not text or is_abstention(text):
             return Answer(answer=ABSTAIN_TEXT, abstained=True)
         clean, citations = resolve(text, passages)
-        if not citations:
-            # No marker points at a passage: the claim is not shown as grounded, and said so plainly.
+        if citations and support(clean, question, [c.text for c in citations]) >= MIN_SUPPORT:
+            return Answer(answer=clean, citations=citations, grounded=True)
+        bare = strip_markers(clean)
+        scored = [(support(bare, question, [p.chunk.text]), i) for i, p in enumerate(passages)]
+        best, index = max(scored, default=(0.0, -1))
+        if best < MIN_SUPPORT:
+            log.info("abstain: no passage supports the answer %r", clean)
             return Answer(answer=ABSTAIN_TEXT, abstained=True)
-        if support(clean, question, [c.text for c in citations]) < MIN_SUPPORT:
-            log.info("abstain: answer not supported by its citations: %r", clean)
-            return Answer(answer=ABSTAIN_TEXT, abstained=True)
-        return Answer(answer=clean, citations=citations, abstained=False, grounded=True)
+        log.info("citation re-attributed to passage %d: %r", index + 1, clean)
+        return Answer(answer=f"{bare} [1]", citations=resolve("[1]", [passages[index]])[1], grounded=True)
 
     def _invoke_dict(self, inputs: dict[str, Any]) -> Answer:
         history = [Turn.model_validate(t) for t in inputs.get("history") or []]

@@ -34,6 +34,12 @@ def markers(text: str) -> list[int]:
     return seen
 
 
+def strip_markers(text: str) -> str:
+    """The text without any marker, and without a dangling "Passage" lead-in such as "Passage [2] says"."""
+    text = re.sub(r"\b(?:according to |as stated in |as )?(?:passages?|sources?)\s*(?=\[)", "", text, flags=re.I)
+    return " ".join(_MARKER.sub("", text).split())
+
+
 def resolve(text: str, passages: list[ScoredChunk]) -> tuple[str, list[Citation]]:
     """Keep markers that point to a given passage, drop the others, renumber 1..n by first appearance."""
     valid = [n for n in markers(text) if 1 <= n <= len(passages)]
@@ -73,11 +79,11 @@ def content_words(text: str) -> set[str]:
 def support(answer: str, question: str, evidence: list[str]) -> float:
     """Share of the answer's new content words (those not already in the question) found in the evidence.
 
-    1.0 when the answer adds nothing beyond the question's words; a low value means the answer
-    brings in facts the cited passages do not contain, for example from the model's memory.
+    A low value means the answer brings in facts the cited passages do not contain, for example from the
+    model's memory. An answer that only repeats the question's words says nothing and scores 0.
     """
     novel = content_words(answer) - content_words(question)
     if not novel:
-        return 1.0
+        return 0.0
     found = content_words(" ".join(evidence))
     return len(novel & found) / len(novel)

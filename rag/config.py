@@ -23,8 +23,8 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(None, description="Chroma server URL (server mode, uses HttpClient).")
 
     # Chunking
-    chunk_size: int = Field(600, ge=100, le=8000, description="Target chunk length in characters.")
-    chunk_overlap: int = Field(100, ge=0, le=2000, description="Characters shared by neighbouring chunks.")
+    chunk_size: int = Field(350, ge=100, le=8000, description="Target chunk length in characters.")
+    chunk_overlap: int = Field(60, ge=0, le=2000, description="Characters shared by neighbouring chunks.")
     max_file_mb: float = Field(100.0, gt=0, description="Files larger than this are skipped.")
 
     # Retrieval

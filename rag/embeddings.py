@@ -36,7 +36,9 @@ class Embedder:
             raise ModelLoadError(f"embedding model folder not found: {path}")
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()  # a bar per model load is noise in a CLI's output
             self.model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         except Exception as exc:  # any failure to load is a setup problem the user must see in one line
             raise ModelLoadError(f"cannot load embedding model from {path}: {exc}") from exc

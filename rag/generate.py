@@ -24,8 +24,9 @@ ABSTAIN_TEXT = "The documents do not say."
 # one short sentence, a bracketed passage number, and an explicit way out when the passages are silent.
 ANSWER_SYSTEM = (
     "You answer questions using only the numbered passages the user gives you, never your own knowledge. "
-    "Answer in one short sentence and end it with the number of the passage that supports it in square "
-    "brackets, like [1]. If the passages do not contain the answer, say: The documents do not say."
+    "Reply with one short sentence that answers the question, followed by the number of the passage that "
+    "supports it in square brackets, for example: The meeting took place in Vienna [2]. "
+    "If the passages do not contain the answer, reply: The documents do not say."
 )
 ANSWER_USER = "Passages:\n{passages}\n\nQuestion: {question}"
 

@@ -73,6 +73,8 @@ class Ingestor:
         self.store = store
         self.embedder = embedder
         self.splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
+        # Files chunked with other settings are re-chunked: their content hash alone does not tell.
+        self.chunker = f"recursive-{settings.chunk_size}-{settings.chunk_overlap}"
 
     def run(self, paths: Iterable[Path], progress: bool | None = None) -> IngestReport:
         t0 = time.perf_counter()
@@ -128,7 +130,7 @@ class Ingestor:
                 raise Unreadable(f"file larger than {self.settings.max_file_mb:g} MB")
             data = path.read_bytes()
             file_hash = sha256(data)
-            if state is not None and state.complete and state.file_hash == file_hash:
+            if state and state.complete and state.file_hash == file_hash and state.chunker == self.chunker:
                 return _Pending(FileResult(source=source, status="unchanged"), [], [], [], 0)
             chunks = chunk_text(load_text(path, data), source, file_hash, self.splitter)
         except (Unreadable, OSError) as exc:
@@ -146,8 +148,8 @@ class Ingestor:
         expected = {p.result.source: p.n_chunks for p in batch}
         # New chunks first, then metadata of kept ones, then deletions: if the process dies midway, the
         # file's chunks disagree with its recorded count and the next run redoes the file.
-        self.store.add(new, self.embedder.embed([c.text for c in new]), expected)
-        self.store.update_metadata([c for p in batch for c in p.kept], expected)
+        self.store.add(new, self.embedder.embed([c.text for c in new]), expected, self.chunker)
+        self.store.update_metadata([c for p in batch for c in p.kept], expected, self.chunker)
         self.store.delete([i for p in batch for i in p.stale])
         for p in batch:
             report.files.append(p.result)

@@ -33,6 +33,7 @@ class _BM25Index:
     def __init__(self, chunks: list[Chunk]) -> None:
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG on import
         self.chunks = chunks
         self.retriever: Any = None
         if chunks:

@@ -25,6 +25,7 @@ class SourceState:
     """What the index holds for one source file."""
 
     file_hash: str = ""
+    chunker: str = ""
     ids: set[str] = field(default_factory=set)
     expected: int = 0  # chunk count the file had when it was written; fewer means an interrupted write
 
@@ -95,21 +96,21 @@ class Store:
         self.collection.modify(metadata={_VERSION_KEY: uuid.uuid4().hex})
 
     # --- writes ---
-    def add(self, chunks: list[Chunk], embeddings: np.ndarray, expected: dict[str, int]) -> None:
+    def add(self, chunks: list[Chunk], embeddings: np.ndarray, expected: dict[str, int], chunker: str) -> None:
         if not chunks:
             return
         self.collection.upsert(
             ids=[c.id for c in chunks],
             embeddings=embeddings,
             documents=[c.text for c in chunks],
-            metadatas=[_metadata(c, expected[c.source]) for c in chunks],
+            metadatas=[_metadata(c, expected[c.source], chunker) for c in chunks],
         )
 
-    def update_metadata(self, chunks: list[Chunk], expected: dict[str, int]) -> None:
+    def update_metadata(self, chunks: list[Chunk], expected: dict[str, int], chunker: str) -> None:
         """Refresh spans and file hash of chunks whose text did not change (no re-embedding)."""
         if chunks:
             self.collection.update(
-                ids=[c.id for c in chunks], metadatas=[_metadata(c, expected[c.source]) for c in chunks]
+                ids=[c.id for c in chunks], metadatas=[_metadata(c, expected[c.source], chunker) for c in chunks]
             )
 
     def delete(self, ids: list[str]) -> None:
@@ -126,6 +127,7 @@ class Store:
                 state.expected = -1  # chunks of two versions of the file: an interrupted update
             elif state.expected != -1:
                 state.file_hash = str(meta.get("file_hash", ""))
+                state.chunker = str(meta.get("chunker", ""))
                 state.expected = int(meta.get("n_chunks", 0))
         return dict(states)
 
@@ -175,8 +177,9 @@ class Store:
             offset += len(ids)
 
 
-def _metadata(c: Chunk, n_chunks: int) -> dict[str, str | int]:
+def _metadata(c: Chunk, n_chunks: int, chunker: str) -> dict[str, str | int]:
     return {
+        "chunker": chunker,
         "source": c.source,
         "start": c.start,
         "end": c.end,

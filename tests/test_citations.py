@@ -53,4 +53,4 @@ def test_support_flags_facts_absent_from_the_evidence() -> None:
         )
         == 1.0
     )
-    assert support("Al-Assad [1].", q, evidence) == 1.0  # nothing new beyond the question
+    assert support("Al-Assad [1].", q, evidence) == 0.0  # nothing new beyond the question
