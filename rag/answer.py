@@ -12,6 +12,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from rag.citations import is_abstention, resolve, strip_markers, support
 from rag.config import Settings
 from rag.errors import InvalidQuestion
+from rag.focus import focus
 from rag.generate import ABSTAIN_TEXT, Generator
 from rag.retrieve import HybridRetriever
 from rag.schema import Answer, ScoredChunk, Turn
@@ -70,10 +71,12 @@ class QAEngine:
         t = time.perf_counter()
         self.retriever.store.require_index()
         passages = self.retriever.search(standalone, k or self.settings.top_k)
+        best = max((p.score for p in passages), default=0.0)
+        if self.settings.max_sentences:
+            passages = focus(standalone, passages, self.retriever.embedder, self.settings.max_sentences)
         timings["retrieve"] = _ms(t)
 
         raw = ""
-        best = max((p.score for p in passages), default=0.0)
         if best >= self.settings.min_score:
             t = time.perf_counter()
             first: float | None = None

@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.schema import Chunk
 
+# The whitespace after a sentence end: not after "Mr." or an initial, and only before what can start
+# a sentence. Rule-based on purpose: no model, no download, and good enough for English prose.
+SENTENCE_BREAK = (
+    r"(?:(?<=[.!?])|(?<=[.!?][\"\u201d\u2019)]))"
+    r"(?<!\bMr\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bJr\.)(?<!\bSr\.)(?<!\bMrs\.)(?<!\bvs\.)(?<!\b[A-Z]\.)"
+    r"\s+(?=[A-Z0-9\"\u201c'(\[])"
+)
+_SENTENCE_RE = re.compile(SENTENCE_BREAK + r"|\n+")
+
 # Paragraphs first, then lines, then sentence ends, then words: a chunk breaks mid-sentence only when
 # one sentence is longer than a chunk.
-_SEPARATORS = [r"\n\n", r"\n", r"(?<=[.!?])\s+", r"(?<=[;:])\s+", r"\s+", ""]
+_SEPARATORS = [r"\n\n", r"\n", SENTENCE_BREAK, r"(?<=[;:])\s+", r"\s+", ""]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of ``text``, trimmed of surrounding whitespace."""
+    spans, start = [], 0
+    for m in [*_SENTENCE_RE.finditer(text), None]:
+        end = m.start() if m else len(text)
+        piece = text[start:end]
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            spans.append((start + lead, start + len(piece.rstrip())))
+        if m:
+            start = m.end()
+    return spans
 
 
 def sha256(data: bytes | str) -> str:

@@ -29,7 +29,10 @@ class Settings(BaseSettings):
 
     # Retrieval
     embedding_model: Path | None = Field(None, description="Sentence-transformers folder; default: bundled MiniLM.")
-    top_k: int = Field(3, ge=1, le=50, description="Passages given to the generator.")
+    top_k: int = Field(4, ge=1, le=50, description="Passages retrieved for each question.")
+    max_sentences: int = Field(
+        5, ge=0, le=50, description="Sentences of those passages the generator reads (0: whole passages)."
+    )
     fetch_k: int = Field(20, ge=1, le=500, description="Candidates from each of dense and BM25 before fusion.")
     min_score: float = Field(
         0.2, ge=-1, le=1, description="Abstain without generating when the best dense similarity is below this."

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import numpy as np
@@ -16,6 +17,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
 from rag.embeddings import Embedder
+from rag.errors import GeneratorError, RagError
 from rag.schema import ScoredChunk, Turn
 
 ABSTAIN_TEXT = "The documents do not say."
@@ -68,15 +70,28 @@ class LLMGenerator:
         )
 
     def stream(self, question: str, passages: list[ScoredChunk]) -> Iterator[str]:
-        yield from self.answer_chain.stream({"passages": format_passages(passages), "question": question})
+        with _generator_errors(self.name):
+            yield from self.answer_chain.stream({"passages": format_passages(passages), "question": question})
 
     def rewrite(self, question: str, history: list[Turn]) -> str:
         if not history:
             return question
-        text = self.rewrite_chain.invoke({"history": format_history(history), "question": question})
+        with _generator_errors(self.name):
+            text = self.rewrite_chain.invoke({"history": format_history(history), "question": question})
         text = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""
         # A rewrite that lost the question (empty, or an answer instead of a question) is not used.
         return text if 0 < len(text) <= 4 * len(question) + 200 else question
+
+
+@contextmanager
+def _generator_errors(name: str) -> Iterator[None]:
+    """A remote endpoint that is down or refuses us is a one-line error, not a stack trace."""
+    try:
+        yield
+    except RagError:
+        raise
+    except Exception as exc:
+        raise GeneratorError(f"the {name} generator failed: {type(exc).__name__}: {exc}") from exc
 
 
 class ExtractiveGenerator:
