@@ -7,8 +7,8 @@ citation checks), not answer quality, which the local-LLM tests cover.
 import json
 import threading
 from collections.abc import Iterator
-from typing import ClassVar
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
