@@ -9,13 +9,14 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from rag.citations import is_abstention, resolve, strip_markers, support
+from rag.citations import is_abstention, resolve, strip_markers
 from rag.config import Settings
 from rag.errors import InvalidQuestion
 from rag.focus import focus
-from rag.generate import ABSTAIN_TEXT, Generator
+from rag.generate import ABSTAIN_TEXT, Confidence, Generator
 from rag.retrieve import HybridRetriever
 from rag.schema import Answer, ScoredChunk, Turn
+from rag.verify import answers_the_kind_asked, support, unsupported_numbers
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +78,14 @@ class QAEngine:
         timings["retrieve"] = _ms(t)
 
         raw = ""
+        decline: float | None = None
         if best >= self.settings.min_score:
             t = time.perf_counter()
             first: float | None = None
             for token in self.generator.stream(standalone, passages):
+                if isinstance(token, Confidence):
+                    decline = token.decline_prob
+                    continue
                 if first is None:
                     first = _ms(t)
                 raw += token
@@ -90,7 +95,7 @@ class QAEngine:
         else:
             log.info("abstain: best passage score %.3f below %.3f", best, self.settings.min_score)
 
-        answer = self.finalize(raw, standalone, passages)
+        answer = self.finalize(raw, standalone, passages, decline)
         answer.question = question
         answer.standalone_question = standalone
         timings["total"] = _ms(t0)
@@ -101,7 +106,9 @@ class QAEngine:
         )
         yield answer
 
-    def finalize(self, raw: str, question: str, passages: list[ScoredChunk]) -> Answer:
+    def finalize(
+        self, raw: str, question: str, passages: list[ScoredChunk], decline_prob: float | None = None
+    ) -> Answer:
         """Apply the checks that make an answer trustworthy, or turn it into an abstention.
 
         An answer is shown only if its words are found in the passages it cites. When the model cites
@@ -109,15 +116,22 @@ class QAEngine:
         an answer no passage supports is replaced by a plain abstention.
         """
         text = " ".join(raw.split())
+        log.info("generated: %r (decline probability %s)", text, decline_prob)
         if not text or is_abstention(text):
             return Answer(answer=ABSTAIN_TEXT, abstained=True)
+        if decline_prob is not None and decline_prob >= self.settings.decline_threshold:
+            log.info("abstain: the model leaned to declining (p=%.2f)", decline_prob)
+            return Answer(answer=ABSTAIN_TEXT, abstained=True)
+        if not answers_the_kind_asked(question, text):
+            log.info("abstain: %r does not give what %r asks for", text, question)
+            return Answer(answer=ABSTAIN_TEXT, abstained=True)
         clean, citations = resolve(text, passages)
-        if citations and support(clean, question, [c.text for c in citations]) >= MIN_SUPPORT:
+        if citations and _supported(clean, question, [c.text for c in citations]):
             return Answer(answer=clean, citations=citations, grounded=True)
         bare = strip_markers(clean)
         scored = [(support(bare, question, [p.chunk.text]), i) for i, p in enumerate(passages)]
-        best, index = max(scored, default=(0.0, -1))
-        if best < MIN_SUPPORT:
+        _, index = max(scored, default=(0.0, -1))
+        if index < 0 or not _supported(bare, question, [passages[index].chunk.text]):
             log.info("abstain: no passage supports the answer %r", clean)
             return Answer(answer=ABSTAIN_TEXT, abstained=True)
         log.info("citation re-attributed to passage %d: %r", index + 1, clean)
@@ -126,6 +140,10 @@ class QAEngine:
     def _invoke_dict(self, inputs: dict[str, Any]) -> Answer:
         history = [Turn.model_validate(t) for t in inputs.get("history") or []]
         return self.ask(inputs["question"], history, inputs.get("k"))
+
+
+def _supported(answer: str, question: str, evidence: list[str]) -> bool:
+    return support(answer, question, evidence) >= MIN_SUPPORT and not unsupported_numbers(answer, evidence)
 
 
 def _ms(t: float) -> float:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
 from rag.schema import Citation, ScoredChunk
 
 # [2], [1, 3], [Passage 2], [source 1; 2]
@@ -17,7 +15,6 @@ _ABSTAIN = re.compile(
     r"|\bno (?:information|mention|answer|details?|data)\b",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"[a-z0-9]+")
 
 
 def is_abstention(text: str) -> bool:
@@ -63,27 +60,3 @@ def resolve(text: str, passages: list[ScoredChunk]) -> tuple[str, list[Citation]
         for old in valid
     ]
     return clean, citations
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ing", "ed", "es", "s", "ly"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
-def content_words(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(_MARKER.sub(" ", text).lower()) if w not in ENGLISH_STOP_WORDS}
-
-
-def support(answer: str, question: str, evidence: list[str]) -> float:
-    """Share of the answer's new content words (those not already in the question) found in the evidence.
-
-    A low value means the answer brings in facts the cited passages do not contain, for example from the
-    model's memory. An answer that only repeats the question's words says nothing and scores 0.
-    """
-    novel = content_words(answer) - content_words(question)
-    if not novel:
-        return 0.0
-    found = content_words(" ".join(evidence))
-    return len(novel & found) / len(novel)

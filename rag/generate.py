@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -18,19 +19,51 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from rag.embeddings import Embedder
 from rag.errors import GeneratorError, RagError
+from rag.llm import LlamaCppChat
 from rag.schema import ScoredChunk, Turn
 
 ABSTAIN_TEXT = "The documents do not say."
+# What the model is taught to reply when the passages are silent. It starts with a word answers rarely
+# start with, so the model's probability of that first word measures how much it leans to declining.
+DECLINE_REPLY = "Not stated in the documents."
 
-# Wording measured on evals/seed.jsonl with the bundled 1.5B model (see README, "Evaluation"):
-# one short sentence, a bracketed passage number, and an explicit way out when the passages are silent.
+
+@dataclass(frozen=True)
+class Confidence:
+    """Sent by a generator before its tokens when it can tell how likely it was to decline."""
+
+    decline_prob: float
+
+
+# Wording measured on evals/seed.jsonl with the bundled 1.5B model (see README, "Evaluation"). The
+# worked examples teach the format, the passage numbers and when to decline far better than rules do,
+# and cost nothing after the first question: llama.cpp reuses the cached prefix of identical prompts.
 ANSWER_SYSTEM = (
     "You answer questions using only the numbered passages the user gives you, never your own knowledge. "
-    "Reply with one short sentence that answers the question, followed by the number of the passage that "
-    "supports it in square brackets, for example: The meeting took place in Vienna [2]. "
-    "If the passages do not contain the answer, reply: The documents do not say."
+    "Reply with one short sentence that answers exactly what was asked, followed by the number of the "
+    "passage that says it in square brackets. If no passage says the answer, reply: " + DECLINE_REPLY
 )
 ANSWER_USER = "Passages:\n{passages}\n\nQuestion: {question}"
+_EXAMPLE_PASSAGES = (
+    "[1] Visitors to the harbour museum reached two million in 2019, twice the number of 2010.\n"
+    "[2] The museum opened in 1998 after a decade of planning. Its founder, Clara Voss, gave the first "
+    "paintings, and the city paid for the building."
+)
+ANSWER_EXAMPLES = [
+    ("Who founded the museum?", "Clara Voss founded the museum [2]."),
+    ("How much did the building cost?", DECLINE_REPLY),
+    ("How many visitors did the museum have in 2019?", "The museum had two million visitors in 2019 [1]."),
+    ("Why did Clara Voss give the paintings?", DECLINE_REPLY),
+]
+
+
+def answer_prompt() -> ChatPromptTemplate:
+    messages: list[tuple[str, str]] = [("system", ANSWER_SYSTEM)]
+    for question, reply in ANSWER_EXAMPLES:
+        user = ANSWER_USER.format(passages=_EXAMPLE_PASSAGES, question=question)
+        messages += [("human", user.replace("{", "{{").replace("}", "}}")), ("ai", reply)]
+    return ChatPromptTemplate.from_messages([*messages, ("human", ANSWER_USER)])
+
 
 REWRITE_SYSTEM = (
     "Rewrite the user's last question so that it can be understood without the conversation: replace "
@@ -53,7 +86,7 @@ def format_history(history: list[Turn], turns: int = 4) -> str:
 class Generator(Protocol):
     name: str
 
-    def stream(self, question: str, passages: list[ScoredChunk]) -> Iterator[str]: ...
+    def stream(self, question: str, passages: list[ScoredChunk]) -> Iterator[str | Confidence]: ...
 
     def rewrite(self, question: str, history: list[Turn]) -> str: ...
 
@@ -61,17 +94,23 @@ class Generator(Protocol):
 class LLMGenerator:
     def __init__(self, model: BaseChatModel, name: str) -> None:
         self.name = name
-        parser = StrOutputParser()
-        self.answer_chain = (
-            ChatPromptTemplate.from_messages([("system", ANSWER_SYSTEM), ("human", ANSWER_USER)]) | model | parser
+        # The local model reports the probability of declining; remote APIs are used as they are.
+        self.answer_chain = answer_prompt() | (
+            model.bind(watch=DECLINE_REPLY) if isinstance(model, LlamaCppChat) else model
         )
         self.rewrite_chain = (
-            ChatPromptTemplate.from_messages([("system", REWRITE_SYSTEM), ("human", REWRITE_USER)]) | model | parser
+            ChatPromptTemplate.from_messages([("system", REWRITE_SYSTEM), ("human", REWRITE_USER)])
+            | model
+            | StrOutputParser()
         )
 
-    def stream(self, question: str, passages: list[ScoredChunk]) -> Iterator[str]:
+    def stream(self, question: str, passages: list[ScoredChunk]) -> Iterator[str | Confidence]:
         with _generator_errors(self.name):
-            yield from self.answer_chain.stream({"passages": format_passages(passages), "question": question})
+            for chunk in self.answer_chain.stream({"passages": format_passages(passages), "question": question}):
+                if "watch_prob" in chunk.response_metadata:
+                    yield Confidence(chunk.response_metadata["watch_prob"])
+                if chunk.content:
+                    yield str(chunk.content)
 
     def rewrite(self, question: str, history: list[Turn]) -> str:
         if not history:
@@ -103,7 +142,7 @@ class ExtractiveGenerator:
         self.embedder = embedder
         self.min_score = min_score
 
-    def stream(self, question: str, passages: list[ScoredChunk]) -> Iterator[str]:
+    def stream(self, question: str, passages: list[ScoredChunk]) -> Iterator[str | Confidence]:
         candidates = [
             (n, s.strip())
             for n, p in enumerate(passages, start=1)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -104,7 +105,28 @@ class LlamaCppChat(BaseChatModel):
     def _llm_type(self) -> str:
         return "llama-cpp"
 
-    def _tokens(self, messages: list[BaseMessage], stop: list[str] | None) -> Iterator[str]:
+    def _tokens(
+        self, messages: list[BaseMessage], stop: list[str] | None, watch: str | None = None
+    ) -> Iterator[str | float]:
+        """Generated text pieces; with ``watch``, first the probability that the reply starts with it.
+
+        That probability is read from the logits of the first step (no extra model call): how much the
+        model leans towards a given reply, such as its way of declining, even when it chose another.
+        """
+        probs: list[float] = []
+        processors = None
+        if watch:
+            from llama_cpp import LogitsProcessorList
+
+            watched = self.llama.tokenize(watch.encode(), add_bos=False, special=False)[0]
+
+            def capture(_: Any, scores: Any) -> Any:
+                if not probs:
+                    z = np.exp(scores - scores.max())
+                    probs.append(float(z[watched] / z.sum()))
+                return scores
+
+            processors = LogitsProcessorList([capture])
         # llama.cpp contexts are not thread-safe: hold the lock for the whole generation.
         with self._lock:
             try:
@@ -114,8 +136,13 @@ class LlamaCppChat(BaseChatModel):
                     max_tokens=self.max_tokens,
                     stop=stop or None,
                     stream=True,
+                    logits_processor=processors,
                 )
+                sent = False
                 for part in stream:
+                    if probs and not sent:
+                        yield probs[0]
+                        sent = True
                     token = part["choices"][0]["delta"].get("content")
                     if token:
                         yield token
@@ -129,7 +156,7 @@ class LlamaCppChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text = "".join(self._tokens(messages, stop))
+        text = "".join(t for t in self._tokens(messages, stop) if isinstance(t, str))
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
     def _stream(
@@ -139,7 +166,10 @@ class LlamaCppChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for token in self._tokens(messages, stop):
+        for token in self._tokens(messages, stop, kwargs.get("watch")):
+            if isinstance(token, float):  # passed on as metadata of an empty chunk
+                yield ChatGenerationChunk(message=AIMessageChunk(content="", response_metadata={"watch_prob": token}))
+                continue
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=token))
             if run_manager:
                 run_manager.on_llm_new_token(token, chunk=chunk)

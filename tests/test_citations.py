@@ -1,5 +1,6 @@
-from rag.citations import is_abstention, markers, resolve, support
+from rag.citations import is_abstention, markers, resolve
 from rag.schema import Chunk, ScoredChunk
+from rag.verify import support
 
 
 def passages(*texts: str) -> list[ScoredChunk]:

@@ -1,0 +1,81 @@
+"""Checks that an answer says something its cited passages actually contain."""
+
+from __future__ import annotations
+
+import re
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from rag.citations import strip_markers
+
+_WORD = re.compile(r"[a-z0-9]+")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NUMBER_WORDS = {
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "twenty",
+    "thirty",
+    "forty",
+    "fifty",
+    "hundred",
+    "hundreds",
+    "thousand",
+    "thousands",
+    "million",
+    "millions",
+    "billion",
+    "dozen",
+    "dozens",
+    "no",
+    "none",
+    "single",
+}
+_HOW_MUCH = re.compile(r"\bhow (?:many|much)\b", re.I)
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s", "ly"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def content_words(text: str) -> set[str]:
+    return {_stem(w) for w in _WORD.findall(strip_markers(text).lower()) if w not in ENGLISH_STOP_WORDS}
+
+
+def support(answer: str, question: str, evidence: list[str]) -> float:
+    """Share of the answer's new content words (those not already in the question) found in the evidence.
+
+    A low value means the answer brings in facts the cited passages do not contain, for example from the
+    model's memory. An answer that only repeats the question's words says nothing and scores 0.
+    """
+    novel = content_words(answer) - content_words(question)
+    if not novel:
+        return 0.0
+    found = content_words(" ".join(evidence))
+    return len(novel & found) / len(novel)
+
+
+def unsupported_numbers(answer: str, evidence: list[str]) -> set[str]:
+    """Numbers in the answer that no evidence passage contains: the classic invented date or figure."""
+    found = set(_NUMBER.findall(" ".join(evidence)))
+    return set(_NUMBER.findall(strip_markers(answer))) - found
+
+
+def answers_the_kind_asked(question: str, answer: str) -> bool:
+    """A "how many / how much" question needs a quantity in the answer, not a related fact."""
+    if not _HOW_MUCH.search(question):
+        return True
+    words = set(_WORD.findall(answer.lower()))
+    return bool(_NUMBER.search(answer)) or bool(words & _NUMBER_WORDS)
