@@ -9,7 +9,7 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from rag.citations import is_abstention, resolve, strip_markers
+from rag.citations import is_abstention, markers, resolve, strip_markers
 from rag.config import Settings
 from rag.errors import InvalidQuestion
 from rag.focus import focus
@@ -129,13 +129,16 @@ class QAEngine:
         if citations and _supported(clean, question, [c.text for c in citations]):
             return Answer(answer=clean, citations=citations, grounded=True)
         bare = strip_markers(clean)
-        scored = [(support(bare, question, [p.chunk.text]), i) for i, p in enumerate(passages)]
-        _, index = max(scored, default=(0.0, -1))
-        if index < 0 or not _supported(bare, question, [passages[index].chunk.text]):
+        cited = [m - 1 for m in markers(text) if 1 <= m <= len(passages)]
+        chosen = _attribute(bare, question, passages, cited)
+        if chosen is None:
             log.info("abstain: no passage supports the answer %r", clean)
             return Answer(answer=ABSTAIN_TEXT, abstained=True)
-        log.info("citation re-attributed to passage %d: %r", index + 1, clean)
-        return Answer(answer=f"{bare} [1]", citations=resolve("[1]", [passages[index]])[1], grounded=True)
+        log.info("citations re-attributed to passages %s: %r", [i + 1 for i in chosen], clean)
+        marks = "".join(f"[{n}]" for n in range(1, len(chosen) + 1))
+        return Answer(
+            answer=f"{bare} {marks}", citations=resolve(marks, [passages[i] for i in chosen])[1], grounded=True
+        )
 
     def _invoke_dict(self, inputs: dict[str, Any]) -> Answer:
         history = [Turn.model_validate(t) for t in inputs.get("history") or []]
@@ -144,6 +147,29 @@ class QAEngine:
 
 def _supported(answer: str, question: str, evidence: list[str]) -> bool:
     return support(answer, question, evidence) >= MIN_SUPPORT and not unsupported_numbers(answer, evidence)
+
+
+def _attribute(answer: str, question: str, passages: list[ScoredChunk], cited: list[int]) -> list[int] | None:
+    """The smallest set of passages (one, or two) that supports the answer, preferring those it cited.
+
+    A small model often cites the wrong number, or one passage for a sentence that draws on two.
+    """
+    n = len(passages)
+    options = [[i] for i in range(n)]
+    options += [sorted({*cited, i}) for i in range(n) if i not in cited and len(cited) == 1]
+    options += [[i, j] for i in range(n) for j in range(i + 1, n)]
+    supported = [o for o in options if _supported(answer, question, [passages[i].chunk.text for i in o])]
+    if not supported:
+        return None
+    # fewest passages first, then those the model cited, then the strongest support
+    return min(
+        supported,
+        key=lambda o: (
+            len(o),
+            -len(set(o) & set(cited)),
+            -support(answer, question, [passages[i].chunk.text for i in o]),
+        ),
+    )
 
 
 def _ms(t: float) -> float:

@@ -77,5 +77,5 @@ def answers_the_kind_asked(question: str, answer: str) -> bool:
     """A "how many / how much" question needs a quantity in the answer, not a related fact."""
     if not _HOW_MUCH.search(question):
         return True
-    words = set(_WORD.findall(answer.lower()))
-    return bool(_NUMBER.search(answer)) or bool(words & _NUMBER_WORDS)
+    answer = strip_markers(answer)
+    return bool(_NUMBER.search(answer)) or bool(set(_WORD.findall(answer.lower())) & _NUMBER_WORDS)
