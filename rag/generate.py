@@ -25,7 +25,7 @@ from rag.schema import ScoredChunk, Turn
 ABSTAIN_TEXT = "The documents do not say."
 # What the model is taught to reply when the passages are silent. It starts with a word answers rarely
 # start with, so the model's probability of that first word measures how much it leans to declining.
-DECLINE_REPLY = "Not stated in the documents."
+DECLINE_REPLY = "Sorry, the documents do not say."
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,10 @@ _EXAMPLE_PASSAGES = (
 ANSWER_EXAMPLES = [
     ("Who founded the museum?", "Clara Voss founded the museum [2]."),
     ("How much did the building cost?", DECLINE_REPLY),
+    (
+        "Did the city pay for the paintings?",
+        "No, the city paid for the building and Clara Voss gave the paintings [2].",
+    ),
     ("How many visitors did the museum have in 2019?", "The museum had two million visitors in 2019 [1]."),
     ("Why did Clara Voss give the paintings?", DECLINE_REPLY),
 ]
