@@ -73,7 +73,7 @@ class QAEngine:
         self.retriever.store.require_index()
         passages = self.retriever.search(standalone, k or self.settings.top_k)
         best = max((p.score for p in passages), default=0.0)
-        if self.settings.max_sentences:
+        if self.settings.max_sentences and best >= self.settings.min_score:
             passages = focus(standalone, passages, self.retriever.embedder, self.settings.max_sentences)
             # In reading order the kept sentences make a coherent text; measured better than by score.
             passages.sort(key=lambda p: (p.chunk.source, p.chunk.start))
@@ -113,9 +113,10 @@ class QAEngine:
     ) -> Answer:
         """Apply the checks that make an answer trustworthy, or turn it into an abstention.
 
-        An answer is shown only if its words are found in the passages it cites. When the model cites
-        the wrong passage or none, the claim is attributed to the one passage that supports it, if any;
-        an answer no passage supports is replaced by a plain abstention.
+        An answer is shown only if its words and numbers are found in the passages it cites. When the
+        model cites the wrong passage or none, the claim is attributed to the smallest set of passages
+        that supports it, if any; an answer no passage supports becomes a plain abstention, and so does
+        one the model itself leaned to decline (``decline_prob``).
         """
         text = " ".join(raw.split())
         log.info("generated: %r (decline probability %s)", text, decline_prob)
