@@ -23,7 +23,7 @@ def build_ingestor(settings: Settings, store: Store | None = None) -> Ingestor:
 def build_generator(settings: Settings) -> Generator:
     if settings.llm == "extractive":
         return ExtractiveGenerator(get_embedder(settings.embedding_model), settings.extractive_min_score)
-    return LLMGenerator(load_chat_model(settings), settings.llm)
+    return LLMGenerator(load_chat_model(settings), settings.llm, settings.model_dir)
 
 
 def build_engine(settings: Settings, store: Store | None = None, mode: str = "hybrid") -> QAEngine:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -96,8 +97,11 @@ class Generator(Protocol):
 
 
 class LLMGenerator:
-    def __init__(self, model: BaseChatModel, name: str) -> None:
+    def __init__(self, model: BaseChatModel, name: str, cache_dir: Path | None = None) -> None:
         self.name = name
+        if isinstance(model, LlamaCppChat) and cache_dir is not None:
+            fixed = answer_prompt().format_messages(passages="", question="")[:-1]
+            model.pin_prefix(fixed, cache_dir)
         # The local model reports the probability of declining; remote APIs are used as they are.
         self.answer_chain = answer_prompt() | (
             model.bind(watch=DECLINE_REPLY) if isinstance(model, LlamaCppChat) else model

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import logging
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +88,26 @@ def local_gguf(settings: Settings) -> Path:
     return assemble(bundled_part_paths(), dest, BUNDLED_SHA256, BUNDLED_SIZE)
 
 
+def llama_cpp_version() -> str:
+    from importlib.metadata import version
+
+    return version("llama-cpp-python")
+
+
 def _role(message: BaseMessage) -> str:
     return {"human": "user", "ai": "assistant", "system": "system"}.get(message.type, "user")
+
+
+# Tokens at the end of a pinned prefix that belong to its stub question (user turn, assistant header,
+# one generated token) rather than to the fixed messages every real prompt shares.
+_STUB_TOKENS = 9
+
+
+@dataclass
+class _Prefix:
+    messages: list[dict[str, str]]  # the fixed leading messages this state was computed from
+    ids: np.ndarray
+    state: bytes
 
 
 class LlamaCppChat(BaseChatModel):
@@ -100,6 +120,71 @@ class LlamaCppChat(BaseChatModel):
     temperature: float = 0.0
     model_name: str = BUNDLED_GGUF
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _prefix: _Prefix | None = PrivateAttr(default=None)
+
+    def pin_prefix(self, messages: list[BaseMessage], cache_dir: Path) -> None:
+        """Keep the model state after a fixed prompt prefix (system prompt and worked examples).
+
+        On 2 cores the prefix costs 10-20 s to read. It is computed once per model and prompt, kept on
+        disk for the next process, and restored whenever another prompt (a follow-up rewrite) has
+        displaced it, so each question pays only for its own passages.
+        """
+        fixed = [{"role": _role(m), "content": str(m.content)} for m in messages]
+        key = hashlib.sha256(json.dumps([self.model_name, llama_cpp_version(), fixed]).encode()).hexdigest()[:16]
+        path = cache_dir.expanduser() / f"prefix-{key}.npz"
+        with self._lock:
+            if path.is_file():
+                try:
+                    saved = np.load(path)
+                    self._prefix = _Prefix(fixed, saved["ids"], saved["state"].tobytes())
+                    self._restore()
+                    return
+                except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                    log.warning("prefix cache %s unusable (%s); recomputing", path, exc)
+            # A stub question completes the prompt; only the part before it is shared with real ones.
+            stub = [*fixed, {"role": "user", "content": ""}]
+            self.llama.create_chat_completion(messages=stub, max_tokens=1, temperature=0)
+            n = self.llama.n_tokens
+            self._prefix = _Prefix(fixed, self.llama.input_ids[:n].copy(), self._state_bytes())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+            np.savez(tmp, ids=self._prefix.ids, state=np.frombuffer(self._prefix.state, dtype=np.uint8))
+            tmp.replace(path)
+
+    def _state_bytes(self) -> bytes:
+        import ctypes
+
+        import llama_cpp
+
+        ctx = self.llama._ctx.ctx
+        size = llama_cpp.llama_state_get_size(ctx)
+        buf = (ctypes.c_uint8 * int(size))()
+        n = llama_cpp.llama_state_get_data(ctx, buf, size)
+        return bytes(buf[: int(n)])
+
+    def _restore(self) -> None:
+        """Put the pinned prefix back into the context (llama-cpp-python's own load_state, minus logits)."""
+        import ctypes
+
+        import llama_cpp
+
+        assert self._prefix is not None
+        state = self._prefix.state
+        buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        if llama_cpp.llama_state_set_data(self.llama._ctx.ctx, buf, len(state)) != len(state):
+            raise RuntimeError("failed to restore the cached prompt prefix")
+        n = len(self._prefix.ids)
+        self.llama.input_ids[:n] = self._prefix.ids
+        self.llama.n_tokens = n
+
+    def _ensure_prefix(self, messages: list[dict[str, str]]) -> None:
+        p = self._prefix
+        if p is None or messages[: len(p.messages)] != p.messages:
+            return
+        n = len(p.ids)
+        shared = n - _STUB_TOKENS
+        if self.llama.n_tokens < n or not np.array_equal(self.llama.input_ids[:shared], p.ids[:shared]):
+            self._restore()
 
     @property
     def _llm_type(self) -> str:
@@ -127,11 +212,13 @@ class LlamaCppChat(BaseChatModel):
                 return scores
 
             processors = LogitsProcessorList([capture])
+        chat = [{"role": _role(m), "content": str(m.content)} for m in messages]
         # llama.cpp contexts are not thread-safe: hold the lock for the whole generation.
         with self._lock:
             try:
+                self._ensure_prefix(chat)
                 stream = self.llama.create_chat_completion(
-                    messages=[{"role": _role(m), "content": str(m.content)} for m in messages],
+                    messages=chat,
                     temperature=self.temperature,
                     max_tokens=self.max_tokens,
                     stop=stop or None,

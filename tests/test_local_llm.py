@@ -51,3 +51,12 @@ def test_seed_eval_meets_the_floors(engine: QAEngine) -> None:
     misses = [(r.id, r.answer) for r in records if (r.gold and not r.supported) or (not r.gold and not r.abstained)]
     assert summary.accuracy_cited >= 0.90, misses
     assert summary.abstention_recall >= 0.85, misses
+
+
+def test_the_prompt_prefix_state_is_kept_on_disk(engine: QAEngine, settings: Settings) -> None:
+    files = list(settings.model_dir.expanduser().glob("prefix-*.npz"))
+    assert files and all(f.stat().st_size > 1_000_000 for f in files)
+    first = engine.ask("Where did Maher al-Assad flee to?")
+    engine.generator.rewrite("Where did he go?", [Turn(role="user", content="Who is Maher al-Assad?")])
+    again = engine.ask("Where did Maher al-Assad flee to?")  # the prefix is restored after the rewrite
+    assert again.answer == first.answer and again.citations == first.citations
