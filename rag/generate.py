@@ -18,6 +18,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
+from rag.chunking import sentence_spans
 from rag.embeddings import Embedder
 from rag.errors import GeneratorError, RagError
 from rag.llm import LlamaCppChat
@@ -38,7 +39,7 @@ class Confidence:
 
 # Wording measured on evals/seed.jsonl with the bundled 1.5B model (see README, "Evaluation"). The
 # worked examples teach the format, the passage numbers and when to decline far better than rules do,
-# and cost nothing after the first question: llama.cpp reuses the cached prefix of identical prompts.
+# and cost no time per question: the local model pins this fixed prefix (LlamaCppChat.pin_prefix).
 ANSWER_SYSTEM = (
     "You answer questions using only the numbered passages the user gives you, never your own knowledge. "
     "Reply with one short sentence that answers exactly what was asked, followed by the number of the "
@@ -77,7 +78,6 @@ REWRITE_SYSTEM = (
 REWRITE_USER = "Conversation:\n{history}\n\nLast question: {question}\n\nRewritten question:"
 
 _PRONOUN = re.compile(r"\b(he|she|they|it|his|her|hers|him|them|their|its|this|that|these|those|there)\b", re.I)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def format_passages(passages: list[ScoredChunk]) -> str:
@@ -152,10 +152,7 @@ class ExtractiveGenerator:
 
     def stream(self, question: str, passages: list[ScoredChunk]) -> Iterator[str | Confidence]:
         candidates = [
-            (n, s.strip())
-            for n, p in enumerate(passages, start=1)
-            for s in _SENTENCE.split(p.chunk.text)
-            if len(s.strip()) > 3
+            (n, p.chunk.text[a:b]) for n, p in enumerate(passages, start=1) for a, b in sentence_spans(p.chunk.text)
         ]
         if not candidates:
             yield ABSTAIN_TEXT
