@@ -165,6 +165,32 @@ def docs(as_json: JsonOpt = False) -> None:
     _run(as_json, go)
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default RAG_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default RAG_PORT, 8000).")] = None,
+    llm: LlmOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start the HTTP API (/api, /v1, /docs) and the web UI (/ui) on one port."""
+    settings = _settings(llm=llm, host=host, port=port)
+
+    def go() -> None:
+        import uvicorn
+
+        from api.app import create_app
+
+        app = create_app(settings)
+        url = f"http://{settings.host}:{settings.port}"
+        if as_json:
+            print(json.dumps({"url": url, "ui": f"{url}/ui/", "docs": f"{url}/docs"}), flush=True)
+        else:
+            print(f"rag: web UI at {url}/ui/  API docs at {url}/docs  (Ctrl-C to stop)", flush=True)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False)
+
+    _run(as_json, go)
+
+
 @app.command("eval")
 def eval_(
     evalset: Annotated[Path, typer.Argument(help="JSONL eval set (id, question, answers, evidence).")],

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LLMKind = Literal["local", "openai", "ollama", "extractive"]
@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     extractive_min_score: float = Field(
         0.35, ge=-1, le=1, description="Extractive generator abstains below this sentence similarity."
     )
+
+    # Server (API and web UI)
+    host: str = Field("127.0.0.1", description="Address ``rag serve`` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port ``rag serve`` listens on.")
+    api_key: SecretStr | None = Field(
+        None, description="When set, every route but /healthz needs 'Authorization: Bearer <key>'."
+    )
+    max_queue: int = Field(
+        8, ge=0, le=1000, description="Questions that may wait for the generator; more get 503 with Retry-After."
+    )
+    examples: int = Field(3, ge=0, le=10, description="Example questions the web UI offers (0: none).")
 
     # Limits and logs
     max_question_chars: int = Field(2000, ge=1, description="Longest accepted question.")

@@ -19,3 +19,31 @@ class ModelLoadError(RagError):
 
 class GeneratorError(RagError):
     """The generator (LLM or remote endpoint) failed while answering."""
+
+
+class Busy(RagError):
+    """Too many questions are waiting for the generator; try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NotFound(RagError):
+    """No such document."""
+
+
+class InvalidUpload(RagError):
+    """A file name with a folder in it, or otherwise unusable as a plain file name."""
+
+
+class UnsupportedFile(RagError):
+    """A file type the loaders do not read."""
+
+
+class FileTooLarge(RagError):
+    """A file over RAG_MAX_FILE_MB."""
+
+
+class UnreadableDocument(RagError):
+    """Binary, empty or undecodable content: nothing to index."""

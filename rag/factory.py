@@ -26,13 +26,16 @@ def build_generator(settings: Settings) -> Generator:
     return LLMGenerator(load_chat_model(settings), settings.llm, settings.model_dir)
 
 
-def build_engine(settings: Settings, store: Store | None = None, mode: str = "hybrid") -> QAEngine:
-    store = store or build_store(settings)
-    retriever = HybridRetriever(
+def build_retriever(settings: Settings, store: Store, mode: str = "hybrid") -> HybridRetriever:
+    return HybridRetriever(
         store=store,
         embedder=get_embedder(settings.embedding_model),
         k=settings.top_k,
         fetch_k=settings.fetch_k,
         mode=mode,
     )
+
+
+def build_engine(settings: Settings, store: Store | None = None, mode: str = "hybrid") -> QAEngine:
+    retriever = build_retriever(settings, store or build_store(settings), mode)
     return QAEngine(settings, retriever, build_generator(settings))

@@ -45,6 +45,10 @@ ANSWER_SYSTEM = (
     "Reply with one short sentence that answers exactly what was asked, followed by the number of the "
     "passage that says it in square brackets. If no passage says the answer, reply: " + DECLINE_REPLY
 )
+QUESTIONS_SYSTEM = (
+    "Write three short questions that a reader could ask about the user's text and that the text answers. "
+    "One question per line, nothing else."
+)
 ANSWER_USER = "Passages:\n{passages}\n\nQuestion: {question}"
 _EXAMPLE_PASSAGES = (
     "[1] Visitors to the harbour museum reached two million in 2019, twice the number of 2010.\n"
@@ -95,6 +99,8 @@ class Generator(Protocol):
 
     def rewrite(self, question: str, history: list[Turn]) -> str: ...
 
+    def questions(self, passage: str, n: int) -> list[str]: ...
+
 
 class LLMGenerator:
     def __init__(self, model: BaseChatModel, name: str, cache_dir: Path | None = None) -> None:
@@ -105,6 +111,11 @@ class LLMGenerator:
         # The local model reports the probability of declining; remote APIs are used as they are.
         self.answer_chain = answer_prompt() | (
             model.bind(watch=DECLINE_REPLY) if isinstance(model, LlamaCppChat) else model
+        )
+        self.questions_chain = (
+            ChatPromptTemplate.from_messages([("system", QUESTIONS_SYSTEM), ("human", "{passage}")])
+            | model
+            | StrOutputParser()
         )
         self.rewrite_chain = (
             ChatPromptTemplate.from_messages([("system", REWRITE_SYSTEM), ("human", REWRITE_USER)])
@@ -128,6 +139,13 @@ class LLMGenerator:
         text = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""
         # A rewrite that lost the question (empty, or an answer instead of a question) is not used.
         return text if 0 < len(text) <= 4 * len(question) + 200 else question
+
+    def questions(self, passage: str, n: int) -> list[str]:
+        """Up to ``n`` questions the passage answers (example questions for a new user)."""
+        with _generator_errors(self.name):
+            text = self.questions_chain.invoke({"passage": passage})
+        lines = [re.sub(r"^\s*(?:\d+[.)]|[-*])\s*", "", line).strip() for line in text.splitlines()]
+        return [q for q in lines if q.endswith("?") and 3 <= len(q.split()) <= 20][:n]
 
 
 @contextmanager
@@ -165,6 +183,9 @@ class ExtractiveGenerator:
             return
         n, sentence = candidates[best]
         yield f"{sentence} [{n}]"
+
+    def questions(self, passage: str, n: int) -> list[str]:
+        return []  # writing questions needs a language model
 
     def rewrite(self, question: str, history: list[Turn]) -> str:
         """Without an LLM, a follow-up that leans on pronouns is searched together with the last question."""

@@ -156,6 +156,16 @@ class Ingestor:
             report.chunks_added += p.result.chunks_added
             report.chunks_removed += p.result.chunks_removed
 
+    def remove(self, source: str) -> FileResult:
+        """Drop one document's chunks from the index (the file itself is left alone)."""
+        state = self.store.sources().get(source)
+        if state is None:
+            raise FileNotFoundError(f"no indexed document '{source}'")
+        report = IngestReport()
+        self._remove(source, state, report)
+        self.store.bump_version()
+        return report.files[0]
+
     def _remove(self, source: str, state: SourceState, report: IngestReport) -> None:
         ids = sorted(state.ids)
         self.store.delete(ids)

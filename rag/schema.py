@@ -70,6 +70,7 @@ class IngestReport(BaseModel):
 
 
 class DocumentInfo(BaseModel):
+    id: str = Field(description="Stable id of the document (derived from its source name).")
     source: str
     chunks: int
     file_hash: str

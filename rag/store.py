@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections import defaultdict
@@ -133,7 +134,10 @@ class Store:
 
     def documents(self) -> list[DocumentInfo]:
         return sorted(
-            (DocumentInfo(source=s, chunks=len(st.ids), file_hash=st.file_hash) for s, st in self.sources().items()),
+            (
+                DocumentInfo(id=document_id(s), source=s, chunks=len(st.ids), file_hash=st.file_hash)
+                for s, st in self.sources().items()
+            ),
             key=lambda d: d.source,
         )
 
@@ -155,6 +159,12 @@ class Store:
             )
         ]
 
+    def get(self, ids: list[str]) -> list[Chunk]:
+        if not ids:
+            return []
+        res = self.collection.get(ids=ids, include=["metadatas", "documents"])
+        return [_chunk(*row) for row in zip(res["ids"], res["metadatas"], res["documents"], strict=True)]
+
     def embeddings(self, ids: list[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
@@ -175,6 +185,10 @@ class Store:
             else:
                 yield from zip(ids, metas, strict=True)
             offset += len(ids)
+
+
+def document_id(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
 def _metadata(c: Chunk, n_chunks: int, chunker: str) -> dict[str, str | int]:

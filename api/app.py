@@ -1,0 +1,255 @@
+"""The FastAPI app: /api (ask, stream, documents), /v1 (OpenAI-compatible), health probes, UI at /ui."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, File, Request, Response, UploadFile, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.sse import EventSourceResponse, format_sse_event
+from starlette.background import BackgroundTask
+
+from api.deps import ERRORS, Service
+from api.openai import router as openai_router
+from api.schemas import AskRequest, DocumentList, Info, Readiness, UploadResult, openai_error
+from rag.config import Settings
+from rag.errors import (
+    Busy,
+    FileTooLarge,
+    GeneratorError,
+    IndexMissing,
+    InvalidQuestion,
+    InvalidUpload,
+    ModelLoadError,
+    NotFound,
+    RagError,
+    UnreadableDocument,
+    UnsupportedFile,
+)
+from rag.schema import Answer, FileResult
+from rag.service import AnswerStream, RagService
+
+log = logging.getLogger(__name__)
+
+# Each user-facing error kind has one status; anything not listed is a 400.
+STATUS: dict[type[RagError], int] = {
+    InvalidQuestion: 422,
+    UnreadableDocument: 422,
+    InvalidUpload: 400,
+    NotFound: 404,
+    IndexMissing: 409,
+    FileTooLarge: 413,
+    UnsupportedFile: 415,
+    GeneratorError: 502,
+    ModelLoadError: 503,
+    Busy: 503,
+}
+OPEN_PATHS = {"/healthz"}
+
+
+def sse(event: str, data: Any) -> bytes:
+    return format_sse_event(event=event, data_str=json.dumps(data, ensure_ascii=False))
+
+
+def answer_events(stream: AnswerStream) -> Iterator[bytes]:
+    """``token`` events as the model writes, then one ``answer`` event with the checked answer.
+
+    Tokens are the model's draft; the ``answer`` event is what to show in the end (it may differ:
+    an unsupported draft becomes an abstention, citations are renumbered).
+    """
+    try:
+        for event in stream:
+            if isinstance(event, Answer):
+                yield sse("answer", event.model_dump())
+            else:
+                yield sse("token", {"text": event})
+    except RagError as exc:  # the status line is already sent: report the failure in the stream
+        yield sse("error", {"detail": str(exc)})
+
+
+api = APIRouter(prefix="/api", tags=["questions and documents"], responses=ERRORS)
+
+
+@api.get("/info", response_model=Info)
+def info(service: Service) -> Info:
+    return Info(
+        generators=service.generators(),
+        default_generator=service.settings.llm,
+        top_k=service.settings.top_k,
+        max_question_chars=service.settings.max_question_chars,
+        examples=service.examples(),
+    )
+
+
+@api.post("/ask", response_model=Answer)
+def ask(body: AskRequest, service: Service) -> Answer:
+    """Answer a question from the indexed documents, citing passages as [n]."""
+    return service.ask(body.question, body.history, body.k, body.llm)
+
+
+@api.post(
+    "/ask/stream",
+    response_model=None,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "token* answer | error"}},
+)
+def ask_stream(body: AskRequest, service: Service) -> EventSourceResponse:
+    """Server-Sent Events: ``token`` events ({"text"}) as generated, then one ``answer`` event."""
+    stream = service.stream(body.question, body.history, body.k, body.llm)
+    # The ticket is released even if the client leaves before the stream starts.
+    return EventSourceResponse(answer_events(stream), background=BackgroundTask(stream.close))
+
+
+@api.get("/documents", response_model=DocumentList)
+def list_documents(service: Service) -> DocumentList:
+    return DocumentList(collection=service.store.name, documents=service.documents())
+
+
+@api.post("/documents", response_model=UploadResult, status_code=status.HTTP_201_CREATED)
+def upload_document(
+    file: Annotated[UploadFile, File(description="A .txt, .md, .pdf or .html file.")],
+    service: Service,
+    response: Response,
+) -> UploadResult:
+    """Save the file into the corpus folder and index it; a file of the same name is replaced."""
+    limit = int(service.settings.max_file_mb * 1024 * 1024)
+    data = file.file.read(limit + 1)  # never more than the limit in memory
+    if len(data) > limit:
+        raise FileTooLarge(f"the file is over the {service.settings.max_file_mb:g} MB limit")
+    result = service.add_document(file.filename or "", data)
+    if result.status != "added":
+        response.status_code = status.HTTP_200_OK
+    document = next((d for d in service.documents() if d.source == result.source), None)
+    return UploadResult(file=result, document=document)
+
+
+@api.delete("/documents/{doc_id}", response_model=FileResult)
+def delete_document(doc_id: str, service: Service) -> FileResult:
+    """Remove a document from the index, and its file from the corpus folder."""
+    return service.delete_document(doc_id)
+
+
+probes = APIRouter(tags=["health"])
+
+
+@probes.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up (no key needed)."""
+    return {"status": "ok"}
+
+
+@probes.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+def readyz(service: Service, response: Response) -> Readiness:
+    """The index has documents and the default generator is loaded."""
+    state = Readiness(**service.readiness())
+    if not state.ready:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return state
+
+
+def create_app(settings: Settings | None = None, service: RagService | None = None, ui: bool = True) -> FastAPI:
+    settings = settings or Settings()
+    service = service or RagService(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Models load in the background: /healthz answers at once, /readyz says when loading is done.
+        threading.Thread(target=service.warm_up, name="warm-up", daemon=True).start()
+        yield
+
+    app = FastAPI(
+        title="rag",
+        summary="Answers questions from your documents and cites the passages it used.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+
+    app.include_router(api)
+    app.include_router(openai_router)
+    app.include_router(probes)
+    _install_errors(app)
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    if key:
+        _install_auth(app, key)
+
+    if ui:
+        import gradio as gr
+        from ui.app import build_ui
+
+        gr.mount_gradio_app(
+            app,
+            build_ui(service),
+            path="/ui",
+            # The browser UI logs in with the key as password (a browser cannot send a Bearer header).
+            auth=(lambda _user, password: hmac.compare_digest(password, key)) if key else None,
+        )
+
+        @app.get("/", include_in_schema=False)
+        def root() -> RedirectResponse:
+            return RedirectResponse("/ui/")
+
+    return app
+
+
+def _error_response(request: Request, code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    if request.url.path.startswith("/v1/"):
+        kind = "invalid_request_error" if code < 500 else "server_error"
+        return JSONResponse(openai_error(message, kind, str(code)), code, headers)
+    return JSONResponse({"detail": message}, code, headers)
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(RagError)
+    async def rag_error(request: Request, exc: RagError) -> JSONResponse:
+        code = next((c for kind, c in STATUS.items() if isinstance(exc, kind)), 400)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
+        log.info("request refused", extra={"path": request.url.path, "status": code, "reason": str(exc)})
+        return _error_response(request, code, str(exc), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if request.url.path.startswith("/v1/"):
+            first = exc.errors()[0] if exc.errors() else {}
+            where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+            return _error_response(request, 422, f"{where}: {first.get('msg', 'invalid request')}")
+        return JSONResponse({"detail": jsonable_errors(exc)}, 422)
+
+
+def jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Drop the raw input and context (may hold bytes or huge strings) from the echo.
+    return [{k: v for k, v in e.items() if k in {"loc", "msg", "type"}} for e in exc.errors()]
+
+
+def _install_auth(app: FastAPI, key: str) -> None:
+    @app.middleware("http")
+    async def require_key(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        path = request.url.path
+        if path in OPEN_PATHS or path == "/ui" or path.startswith("/ui/"):  # the UI has its own login
+            return await call_next(request)
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
+            return _error_response(
+                request,
+                401,
+                "missing or wrong API key: send 'Authorization: Bearer <RAG_API_KEY>'",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        return await call_next(request)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            schema.setdefault("components", {})["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+            schema["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,136 @@
+"""Request and response bodies of the HTTP API (the ``rag.schema`` models are reused where they fit)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag.schema import Citation, DocumentInfo, FileResult, Turn
+
+
+class AskRequest(BaseModel):
+    question: str = Field(description="The question, in plain language (at most RAG_MAX_QUESTION_CHARS).")
+    history: list[Turn] = Field([], max_length=50, description="Earlier turns, oldest first, for follow-ups.")
+    k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default RAG_TOP_K).")
+    llm: str | None = Field(None, description="Generator to use (see GET /api/info); default RAG_LLM.")
+
+
+class Error(BaseModel):
+    detail: str | list[dict[str, Any]] = Field(description="What was wrong: a message, or per-field errors.")
+
+
+class DocumentList(BaseModel):
+    collection: str
+    documents: list[DocumentInfo]
+
+
+class UploadResult(BaseModel):
+    file: FileResult
+    document: DocumentInfo | None = Field(None, description="The document as indexed now.")
+
+
+class Info(BaseModel):
+    generators: list[str]
+    default_generator: str
+    top_k: int
+    max_question_chars: int
+    examples: list[str]
+
+
+class Readiness(BaseModel):
+    ready: bool
+    index: bool
+    models_loaded: bool
+    generator: str
+    reason: str
+
+
+# --- OpenAI-compatible chat completions (the subset chat front-ends use) ---
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return " ".join(p.text for p in self.content if p.type == "text" and p.text)
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    # Sampling options (temperature, top_p, ...) are accepted and ignored: answers are greedy on purpose.
+    model_config = ConfigDict(extra="allow")
+    model: str = "rag"
+    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    stream: bool = False
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class Delta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChunkChoice(BaseModel):
+    index: int = 0
+    delta: Delta
+    finish_reason: Literal["stop"] | None = None
+
+
+def _completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+class ChatCompletion(BaseModel):
+    id: str = Field(default_factory=_completion_id)
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int = Field(default_factory=lambda: int(time.time()))
+    model: str
+    choices: list[Choice]
+    citations: list[Citation] = Field([], description="The passages the answer cites: [n] in the text.")
+    abstained: bool = False
+
+
+class ChatCompletionChunk(BaseModel):
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    citations: list[Citation] | None = None
+    abstained: bool | None = None
+
+
+class Model(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "rag"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Model]
+
+
+def openai_error(message: str, kind: str = "invalid_request_error", code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "code": code, "param": None}}

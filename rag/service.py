@@ -1,0 +1,304 @@
+"""The long-lived bot behind the HTTP API and the web UI: one per server process.
+
+It owns the index, one answering engine per generator (built on first use), a bounded queue in front
+of generation, and document upload and removal. ``api/`` and ``ui/`` only translate to and from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rag.answer import QAEngine, validate_question
+from rag.config import Settings
+from rag.errors import (
+    Busy,
+    FileTooLarge,
+    InvalidUpload,
+    NotFound,
+    UnreadableDocument,
+    UnsupportedFile,
+)
+from rag.factory import build_generator, build_ingestor, build_retriever, build_store
+from rag.ingest import source_path
+from rag.loaders import SUPPORTED, Unreadable, load_text
+from rag.schema import Answer, Chunk, DocumentInfo, FileResult, Turn
+
+log = logging.getLogger(__name__)
+
+
+class Ticket:
+    """A place in the generation queue. ``with ticket:`` waits for the turn; release is idempotent."""
+
+    def __init__(self, gate: Gate) -> None:
+        self._gate = gate
+        self._running = False
+        self._released = False
+        self._t0 = 0.0
+
+    def __enter__(self) -> Ticket:
+        self._gate._turn.acquire()
+        self._running = True
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        with self._gate._lock:
+            if self._released:
+                return
+            self._released = True
+            self._gate.admitted -= 1
+            if self._running:
+                # a running average of how long one turn takes, for Retry-After
+                self._gate.seconds_per_turn = 0.7 * self._gate.seconds_per_turn + 0.3 * (time.perf_counter() - self._t0)
+        if self._running:
+            self._running = False
+            self._gate._turn.release()
+
+
+class Gate:
+    """One generation at a time, at most ``max_waiting`` more in line; the rest are refused at once.
+
+    The local model answers one question at a time; queueing without bound would only turn a burst
+    into timeouts, so a full queue says "busy, retry in N s" (HTTP 503 + Retry-After) instead.
+    """
+
+    def __init__(self, max_waiting: int) -> None:
+        self.max_waiting = max_waiting
+        self.admitted = 0
+        self.seconds_per_turn = 5.0
+        self._lock = threading.Lock()
+        self._turn = threading.Lock()
+
+    def admit(self) -> Ticket:
+        with self._lock:
+            if self.admitted > self.max_waiting:
+                retry = max(1, math.ceil(self.seconds_per_turn * self.admitted))
+                raise Busy(f"busy: {self.admitted} questions ahead; retry in {retry} s", retry)
+            self.admitted += 1
+        return Ticket(self)
+
+
+class AnswerStream:
+    """Tokens then the final ``Answer``, holding a queue ticket until exhausted or closed."""
+
+    def __init__(self, ticket: Ticket, events: Iterator[str | Answer]) -> None:
+        self._ticket = ticket
+        self._events = events
+
+    def __iter__(self) -> Iterator[str | Answer]:
+        try:
+            with self._ticket:
+                yield from self._events
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._ticket.release()
+        close = getattr(self._events, "close", None)
+        if close is not None:
+            close()
+
+
+class RagService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = build_store(settings)
+        self.gate = Gate(settings.max_queue)
+        self._engines: dict[str, QAEngine] = {}
+        self._retriever: Any = None
+        self._build_lock = threading.Lock()
+        self._ingest_lock = threading.Lock()
+        self.load_error: str | None = None
+        self._examples: tuple[str, list[str]] = ("", [])  # (index version, questions)
+
+    # --- generators and readiness ---
+    def generators(self) -> list[str]:
+        """Generators this server offers, the configured default first."""
+        kinds: list[str] = [self.settings.llm]
+        kinds += [k for k in ("local", "extractive") if k not in kinds]
+        if self.settings.openai_api_key and "openai" not in kinds:
+            kinds.append("openai")
+        return kinds
+
+    def engine(self, llm: str | None = None) -> QAEngine:
+        kind = llm or self.settings.llm
+        if kind not in self.generators():
+            raise NotFound(f"unknown generator '{kind}'; available: {', '.join(self.generators())}")
+        with self._build_lock:
+            if kind not in self._engines:
+                settings = self.settings.model_copy(update={"llm": kind})
+                if self._retriever is None:
+                    self._retriever = build_retriever(self.settings, self.store)
+                self._engines[kind] = QAEngine(settings, self._retriever, build_generator(settings))
+            return self._engines[kind]
+
+    def warm_up(self) -> None:
+        """Load the default generator and the embedder, so the first question is not the slow one;
+        then find example questions (they take turns in the queue like any question)."""
+        try:
+            self.engine()
+            self.load_error = None
+        except Exception as exc:  # readiness reports it; the process stays up to say why
+            self.load_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.error("warm-up failed: %s", self.load_error)
+            return
+        try:
+            self.prepare_examples()
+        except Exception:
+            log.exception("example questions failed")
+
+    def readiness(self) -> dict[str, Any]:
+        has_index = self.store.exists() and self.store.count() > 0
+        loaded = self.settings.llm in self._engines
+        reason = self.load_error or ("" if has_index else "no documents indexed") or ("" if loaded else "loading")
+        return {
+            "ready": has_index and loaded,
+            "index": has_index,
+            "models_loaded": loaded,
+            "generator": self.settings.llm,
+            "reason": reason,
+        }
+
+    # --- questions ---
+    def ask(
+        self, question: str, history: list[Turn] | None = None, k: int | None = None, llm: str | None = None
+    ) -> Answer:
+        answer: Answer | None = None
+        for event in self.stream(question, history, k, llm):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def stream(
+        self, question: str, history: list[Turn] | None = None, k: int | None = None, llm: str | None = None
+    ) -> AnswerStream:
+        """Checks the question and takes a place in the queue now (so errors and 503 come before any
+        output); generation starts when the returned stream is iterated."""
+        validate_question(question, self.settings)
+        self.store.require_index()
+        engine = self.engine(llm)
+        ticket = self.gate.admit()
+        return AnswerStream(ticket, engine.stream(question, history, k))
+
+    # --- example questions ---
+    def examples(self) -> list[str]:
+        """Questions to offer a new user: checked ones when ready, else built from document names."""
+        version, questions = self._examples
+        if questions and self.store.exists() and version == self.store.version():
+            return questions
+        names = [Path(d.source).stem.replace("-", " ").replace("_", " ") for d in self.documents()]
+        return [f"What is {name} about?" for name in names[: self.settings.examples]]
+
+    def prepare_examples(self) -> list[str]:
+        """Ask the generator for questions about the opening of each document and keep those the bot
+        answers with a citation, so that a clicked example never meets "the documents do not say".
+
+        Cached on disk per index version; done in the background after start-up.
+        """
+        n = self.settings.examples
+        if not n or not self.store.exists() or self.store.count() == 0:
+            return []
+        version = self.store.version()
+        cache = self.settings.data_dir / f"examples-{self.store.name}.json"
+        if cache.is_file():
+            saved = json.loads(cache.read_text())
+            if saved.get("version") == version:
+                self._examples = (version, saved["questions"])
+                return saved["questions"]
+        engine = self.engine()
+        chunks = self.store.all_chunks()
+        openings = [min((c for c in chunks if c.source == d.source), key=lambda c: c.start) for d in self.documents()]
+        kept: list[str] = []
+        for chunk in openings[:n]:
+            with self.gate.admit():
+                candidates = engine.generator.questions(chunk.text, 2)
+            for question in candidates:
+                answer = self.ask(question)
+                if not answer.abstained and answer.citations:
+                    kept.append(question)
+                    break
+        if kept:
+            self._examples = (version, kept)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps({"version": version, "questions": kept}))
+        log.info("example questions ready", extra={"examples": kept})
+        return kept
+
+    # --- documents ---
+    def documents(self) -> list[DocumentInfo]:
+        return self.store.documents() if self.store.exists() else []
+
+    def passages(self, chunk_ids: list[str]) -> dict[str, Chunk]:
+        return {c.id: c for c in self.store.get(chunk_ids)}
+
+    def add_document(self, filename: str, data: bytes) -> FileResult:
+        """Save an uploaded file into the corpus folder and index it.
+
+        Everything is checked before the file is written, so a bad upload never replaces a good
+        document of the same name.
+        """
+        name = check_filename(filename)
+        if Path(name).suffix.lower() not in SUPPORTED:
+            raise UnsupportedFile(
+                f"unsupported file type '{Path(name).suffix or name}'; use one of {sorted(SUPPORTED)}"
+            )
+        limit = self.settings.max_file_mb * 1024 * 1024
+        if len(data) > limit:
+            raise FileTooLarge(f"the file has {len(data)} bytes; the limit is {self.settings.max_file_mb:g} MB")
+        try:
+            load_text(Path(name), data)
+        except Unreadable as exc:
+            raise UnreadableDocument(f"{name}: {exc}") from exc
+        corpus = self.settings.corpus_dir
+        corpus.mkdir(parents=True, exist_ok=True)
+        dest = corpus / name
+        tmp = corpus / f".{name}.{uuid.uuid4().hex}.upload"  # hidden: ingestion never picks it up
+        with self._ingest_lock:
+            try:
+                tmp.write_bytes(data)
+                os.replace(tmp, dest)
+            finally:
+                tmp.unlink(missing_ok=True)
+            report = build_ingestor(self.settings, self.store).run([dest], progress=False)
+        return report.files[0]
+
+    def delete_document(self, doc_id: str) -> FileResult:
+        """Remove a document from the index, and its file when it lives in the corpus folder."""
+        with self._ingest_lock:
+            source = next((d.source for d in self.documents() if d.id == doc_id), None)
+            if source is None:
+                raise NotFound(f"no document with id '{doc_id}'")
+            result = build_ingestor(self.settings, self.store).remove(source)
+            path = source_path(source, self.settings)
+            corpus = self.settings.corpus_dir.resolve()
+            if corpus in path.parents:
+                path.unlink(missing_ok=True)
+        return result
+
+
+def check_filename(filename: str) -> str:
+    """The name an uploaded file is saved under: a plain file name, never a path."""
+    name = filename.strip()
+    if (
+        not name
+        or name in {".", ".."}
+        or name.startswith(".")
+        or any(sep in name for sep in ("/", "\\", "\0"))
+        or any(ord(ch) < 32 for ch in name)
+        or len(name.encode()) > 255
+    ):
+        raise InvalidUpload(f"invalid file name {filename!r}: give a plain file name, without folders")
+    return name

@@ -1,0 +1,1 @@
+"""Web UI: a thin Gradio shell over ``rag.service.RagService``."""
