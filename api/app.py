@@ -16,6 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.sse import EventSourceResponse, format_sse_event
 from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import ERRORS, Service
 from api.openai import router as openai_router
@@ -182,12 +183,15 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
 
     if ui:
         import gradio as gr
-        from ui.app import build_ui
+
+        from ui.app import CSS, build_ui
 
         gr.mount_gradio_app(
             app,
             build_ui(service),
             path="/ui",
+            css=CSS,
+            ssr_mode=False,  # server-side rendering needs Node.js; the plain client is enough
             # The browser UI logs in with the key as password (a browser cannot send a Bearer header).
             auth=(lambda _user, password: hmac.compare_digest(password, key)) if key else None,
         )
@@ -213,6 +217,10 @@ def _install_errors(app: FastAPI) -> None:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
         log.info("request refused", extra={"path": request.url.path, "status": code, "reason": str(exc)})
         return _error_response(request, code, str(exc), headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error_response(request, exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from api.schemas import Error
+from api.schemas import Error, OpenAIError
 from rag.service import RagService
 
 
@@ -18,4 +18,7 @@ Service = Annotated[RagService, Depends(get_service)]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Error} for code in (400, 401, 404, 409, 413, 415, 422, 502, 503)
+}
+OPENAI_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": OpenAIError} for code in (400, 401, 404, 409, 413, 415, 422, 502, 503)
 }

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse, format_sse_event
 from starlette.background import BackgroundTask
 
-from api.deps import ERRORS, Service
+from api.deps import OPENAI_ERRORS, Service
 from api.schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -26,7 +26,7 @@ from rag.errors import InvalidQuestion, NotFound, RagError
 from rag.schema import Answer, Turn
 from rag.service import AnswerStream, RagService
 
-router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], responses=OPENAI_ERRORS)
 
 BASE_MODEL = "rag"
 FOOTER = "\n\nSources:\n"

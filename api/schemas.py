@@ -12,7 +12,9 @@ from rag.schema import Citation, DocumentInfo, FileResult, Turn
 
 
 class AskRequest(BaseModel):
-    question: str = Field(description="The question, in plain language (at most RAG_MAX_QUESTION_CHARS).")
+    question: str = Field(
+        min_length=1, pattern=r"\S", description="The question, in plain language (at most RAG_MAX_QUESTION_CHARS)."
+    )
     history: list[Turn] = Field([], max_length=50, description="Earlier turns, oldest first, for follow-ups.")
     k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default RAG_TOP_K).")
     llm: str | None = Field(None, description="Generator to use (see GET /api/info); default RAG_LLM.")
@@ -42,8 +44,8 @@ class Info(BaseModel):
 
 class Readiness(BaseModel):
     ready: bool
-    index: bool
     models_loaded: bool
+    chunks: int = Field(description="Passages in the index (0: upload documents first).")
     generator: str
     reason: str
 
@@ -130,6 +132,17 @@ class Model(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[Model]
+
+
+class OpenAIErrorBody(BaseModel):
+    message: str
+    type: str
+    code: str | None = None
+    param: str | None = None
+
+
+class OpenAIError(BaseModel):
+    error: OpenAIErrorBody
 
 
 def openai_error(message: str, kind: str = "invalid_request_error", code: str | None = None) -> dict[str, Any]:

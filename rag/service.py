@@ -160,13 +160,24 @@ class RagService:
             log.exception("example questions failed")
 
     def readiness(self) -> dict[str, Any]:
-        has_index = self.store.exists() and self.store.count() > 0
+        """Ready once the default generator is loaded and the index opens. An empty index is still
+        ready: documents can be uploaded to it, and questions get a clear "no documents" error."""
         loaded = self.settings.llm in self._engines
-        reason = self.load_error or ("" if has_index else "no documents indexed") or ("" if loaded else "loading")
+        try:
+            chunks = self.store.count()
+        except Exception as exc:  # e.g. a Chroma server that went away
+            return {
+                "ready": False,
+                "models_loaded": loaded,
+                "chunks": 0,
+                "generator": self.settings.llm,
+                "reason": f"index unavailable: {exc}",
+            }
+        reason = self.load_error or ("" if loaded else "loading models")
         return {
-            "ready": has_index and loaded,
-            "index": has_index,
+            "ready": loaded,
             "models_loaded": loaded,
+            "chunks": chunks,
             "generator": self.settings.llm,
             "reason": reason,
         }
