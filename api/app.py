@@ -140,13 +140,13 @@ def delete_document(doc_id: str, service: Service) -> FileResult:
 probes = APIRouter(tags=["health"])
 
 
-@probes.get("/healthz")
+@probes.get("/healthz", openapi_extra={"security": []})
 def healthz() -> dict[str, str]:
     """The process is up (no key needed)."""
     return {"status": "ok"}
 
 
-@probes.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+@probes.get("/readyz", response_model=Readiness, responses={401: ERRORS[401], 503: {"model": Readiness}})
 def readyz(service: Service, response: Response) -> Readiness:
     """The index has documents and the default generator is loaded."""
     state = Readiness(**service.readiness())

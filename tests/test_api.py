@@ -1,0 +1,170 @@
+"""The HTTP API on a real uvicorn server (extractive generator, API key set): auth, bad input, documents.
+
+Answers with the local LLM are tested in test_api_llm.py; this file covers everything else end to end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.server import ARTICLE, Server, serve
+
+KEY = "test-key-123"
+MAHER = "Where did Maher al-Assad flee to?"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    env = {"RAG_LLM": "extractive", "RAG_API_KEY": KEY, "RAG_MAX_FILE_MB": "0.05"}
+    with serve(tmp_path_factory.mktemp("api"), env) as s:
+        yield s
+
+
+@pytest.fixture()
+def client(server: Server) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c
+
+
+def test_key_required_everywhere_but_healthz(server: Server) -> None:
+    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+    for method, path in [("GET", "/api/documents"), ("POST", "/api/ask"), ("GET", "/readyz"), ("GET", "/docs"),
+                         ("GET", "/openapi.json")]:  # fmt: skip
+        r = httpx.request(method, f"{server.url}{path}", json={"question": MAHER})
+        assert r.status_code == 401, (path, r.text)
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert "API key" in r.json()["detail"]
+    wrong = httpx.get(f"{server.url}/api/documents", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    openai_style = httpx.get(f"{server.url}/v1/models")
+    assert openai_style.status_code == 401 and "API key" in openai_style.json()["error"]["message"]
+
+
+def test_ask_answers_with_citations(client: httpx.Client) -> None:
+    r = client.post("/api/ask", json={"question": MAHER, "k": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert not body["abstained"] and "Iraq" in body["answer"]
+    (cite,) = body["citations"]
+    assert set(cite) >= {"n", "source", "chunk_id", "text", "start", "end", "score"}
+    assert cite["source"] == ARTICLE.name and "fled to Iraq" in cite["text"]
+    assert ARTICLE.read_text()[cite["start"] : cite["end"]] == cite["text"]
+    assert body["timings_ms"]["total"] > 0
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "message"),
+    [
+        ({"question": ""}, 422, "at least 1 character"),
+        ({"question": "   \n "}, 422, "pattern"),
+        ({"question": "x" * 2001}, 422, "the limit is 2000"),
+        ({"question": 42}, 422, "valid string"),
+        ({"question": MAHER, "k": 0}, 422, "greater than or equal to 1"),
+        ({"question": MAHER, "k": "many"}, 422, "valid integer"),
+        ({"question": MAHER, "history": [{"role": "robot", "content": "hi"}]}, 422, "'user' or 'assistant'"),
+        ({"question": MAHER, "llm": "gpt-9"}, 404, "unknown generator"),
+        ({}, 422, "Field required"),
+    ],
+)
+def test_bad_questions_are_4xx_with_a_message(client: httpx.Client, payload: dict, status: int, message: str) -> None:
+    r = client.post("/api/ask", json=payload)
+    assert r.status_code == status, r.text
+    assert message in r.text
+
+
+def test_malformed_json_body_is_4xx(client: httpx.Client) -> None:
+    r = client.post("/api/ask", content=b"\xff{not json", headers={"content-type": "application/json"})
+    assert 400 <= r.status_code < 500
+
+
+def test_stream_sends_answer_event(client: httpx.Client) -> None:
+    with client.stream("POST", "/api/ask/stream", json={"question": MAHER}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        events = [line.removeprefix("event: ") for line in r.iter_lines() if line.startswith("event: ")]
+    assert events[-1] == "answer" and events[:-1] and set(events[:-1]) == {"token"}
+
+
+def test_openai_errors_use_openai_shape(client: httpx.Client) -> None:
+    r = client.post("/v1/chat/completions", json={"model": "rag", "messages": [{"role": "assistant", "content": "x"}]})
+    assert r.status_code == 422 and "last message must be a user message" in r.json()["error"]["message"]
+    r = client.post("/v1/chat/completions", json={"model": "gpt-4", "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 404 and "does not exist" in r.json()["error"]["message"]
+    assert {m["id"] for m in client.get("/v1/models").json()["data"]} >= {"rag", "rag-extractive"}
+
+
+def test_upload_list_ask_delete(client: httpx.Client, server: Server) -> None:
+    text = b"The lighthouse of Port Ellery was painted green in 1911 by the harbour master, Ada Quill.\n"
+    r = client.post("/api/documents", files={"file": ("lighthouse.txt", text, "text/plain")})
+    assert r.status_code == 201, r.text
+    assert r.json()["file"]["status"] == "added" and r.json()["document"]["chunks"] == 1
+    doc_id = r.json()["document"]["id"]
+    assert (server.corpus / "lighthouse.txt").read_bytes() == text
+
+    listed = client.get("/api/documents").json()["documents"]
+    assert {d["source"] for d in listed} == {ARTICLE.name, "lighthouse.txt"}
+    answer = client.post("/api/ask", json={"question": "Who painted the lighthouse of Port Ellery green?"}).json()
+    assert "Ada Quill" in answer["answer"] and answer["citations"][0]["source"] == "lighthouse.txt"
+
+    again = client.post("/api/documents", files={"file": ("lighthouse.txt", text, "text/plain")})
+    assert again.status_code == 200 and again.json()["file"]["status"] == "unchanged"
+
+    # A bad file under the same name is refused and the good one is kept, in the index and on disk.
+    bad = client.post("/api/documents", files={"file": ("lighthouse.txt", b"\x00\x01\x02binary", "text/plain")})
+    assert bad.status_code == 422 and "binary" in bad.json()["detail"]
+    assert (server.corpus / "lighthouse.txt").read_bytes() == text
+    assert any(d["id"] == doc_id for d in client.get("/api/documents").json()["documents"])
+
+    gone = client.delete(f"/api/documents/{doc_id}")
+    assert gone.status_code == 200 and gone.json()["status"] == "removed"
+    assert not (server.corpus / "lighthouse.txt").exists()
+    assert client.delete(f"/api/documents/{doc_id}").status_code == 404
+    assert {d["source"] for d in client.get("/api/documents").json()["documents"]} == {ARTICLE.name}
+
+
+def test_non_utf8_upload_is_decoded(client: httpx.Client) -> None:
+    text = "Le café de la gare ouvre à six heures, dit Mme Bérénice Ardent.\n".encode("cp1252")
+    r = client.post("/api/documents", files={"file": ("cafe.txt", text, "text/plain")})
+    assert r.status_code == 201, r.text
+    assert client.delete(f"/api/documents/{r.json()['document']['id']}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "status", "message"),
+    [
+        ("../evil.txt", b"some text", 400, "without folders"),
+        ("sub/dir.txt", b"some text", 400, "without folders"),
+        (".hidden.txt", b"some text", 400, "without folders"),
+        ("tool.exe", b"MZ\x90\x00", 415, "unsupported file type"),
+        ("big.txt", b"word " * 20_000, 413, "limit"),
+        ("empty.txt", b"", 422, "empty"),
+        ("blank.md", b"  \n\n ", 422, "empty"),
+        ("binary.txt", bytes(range(256)) * 4, 422, "binary"),
+        ("broken.pdf", b"%PDF-1.4 not really a pdf", 422, "broken.pdf"),
+    ],
+)
+def test_bad_uploads_are_4xx_and_leave_nothing(
+    client: httpx.Client, server: Server, name: str, data: bytes, status: int, message: str
+) -> None:
+    r = client.post("/api/documents", files={"file": (name, data, "application/octet-stream")})
+    assert r.status_code == status, r.text
+    assert message in r.json()["detail"]
+    assert sorted(p.name for p in server.corpus.iterdir()) == [ARTICLE.name]
+
+
+def test_upload_without_file_is_4xx(client: httpx.Client) -> None:
+    assert client.post("/api/documents").status_code == 422
+
+
+def test_empty_index_is_a_clear_409(client: httpx.Client, server: Server) -> None:
+    """Last in this module: deletes the only document."""
+    (doc,) = client.get("/api/documents").json()["documents"]
+    assert client.delete(f"/api/documents/{doc['id']}").status_code == 200
+    r = client.post("/api/ask", json={"question": MAHER})
+    assert r.status_code == 409 and "ingest" in r.json()["detail"]
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["chunks"] == 0  # still ready: uploads work
+    assert Path(server.corpus).is_dir()
