@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 from rag.config import Settings
 from rag.embeddings import Embedder, get_embedder
 from rag.store import Store
+from tests.server import Server, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -46,3 +48,10 @@ def settings(tmp_path: Path, corpus: Path) -> Settings:
 @pytest.fixture()
 def store(settings: Settings) -> Store:
     return Store(settings)
+
+
+@pytest.fixture(scope="session")
+def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One real ``rag serve`` with the bundled local LLM, shared by the API and browser tests."""
+    with serve(tmp_path_factory.mktemp("llm-server"), {"RAG_LLM": "local", "RAG_MAX_QUEUE": "4"}) as server:
+        yield server
