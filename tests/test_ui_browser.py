@@ -1,0 +1,69 @@
+"""The web UI in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.server import ARTICLE, Server
+
+pytestmark = pytest.mark.llm
+
+CHROMIUM = "/usr/bin/chromium"
+# This machine has no route to the internet: background services would only fail and slow the start.
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert shutil.which(CHROMIUM), "Chromium missing: `make test` installs Debian's chromium package"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser: Browser, llm_server: Server) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{llm_server.url}/ui/")
+    yield page
+    context.close()
+
+
+def test_ask_shows_answer_and_cited_passage(page: Page, tmp_path: Path) -> None:
+    page.locator("#question textarea").fill("Where did Maher al-Assad flee to?")
+    page.locator("#ask").click()
+    source = page.locator("#sources .source").first
+    expect(source).to_be_visible(timeout=180_000)
+    expect(source).to_contain_text(ARTICLE.name)
+    expect(source.locator("mark")).to_contain_text("fled to Iraq")
+    expect(page.locator("#chat")).to_contain_text("Iraq")
+    link = page.locator("#chat a[href='#source-1']")
+    expect(link).to_have_text("[1]")
+    page.screenshot(path=tmp_path / "ui-answer.png", full_page=True)
+    assert (tmp_path / "ui-answer.png").stat().st_size > 10_000
+
+
+def test_upload_list_and_delete_a_document(page: Page, llm_server: Server, tmp_path: Path) -> None:
+    doc = tmp_path / "lighthouse.txt"
+    doc.write_text("The lighthouse of Port Ellery was painted green in 1911 by the harbour master, Ada Quill.\n")
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#upload input[type=file]").set_input_files(doc)
+    expect(page.locator("#upload-status")).to_contain_text("lighthouse.txt: added", timeout=60_000)
+    expect(page.locator("#documents")).to_contain_text("lighthouse.txt")
+    assert (llm_server.corpus / "lighthouse.txt").exists()
+
+    page.get_by_label("Document").click()
+    page.get_by_role("option", name="lighthouse.txt").click()
+    page.get_by_role("button", name="Delete document").click()
+    expect(page.locator("#upload-status")).to_contain_text("Deleted lighthouse.txt", timeout=60_000)
+    expect(page.locator("#documents")).not_to_contain_text("lighthouse.txt")
+    assert not (llm_server.corpus / "lighthouse.txt").exists()
+    page.screenshot(path=tmp_path / "ui-documents.png", full_page=True)
