@@ -193,32 +193,45 @@ def serve(
 
 @app.command("eval")
 def eval_(
-    evalset: Annotated[Path, typer.Argument(help="JSONL eval set (id, question, answers, evidence).")],
+    evalset: Annotated[
+        Path, typer.Argument(help="JSONL eval set, or a manifest (a .toml file, or a folder with evalset.toml).")
+    ],
+    corpus: Annotated[
+        Path | None, typer.Option(help="Evaluate against this folder, indexed into its own collection.")
+    ] = None,
     k: KOpt = None,
     llm: LlmOpt = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write per-question results (JSONL) here.")] = None,
+    compare: Annotated[
+        bool, typer.Option("--compare", help="Also run dense-only, BM25-only and the naive baseline chain.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the report files (default: RAG_DATA_DIR/eval/<set>-<time>).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run an eval set against the bot and report accuracy, citation support and abstention."""
-    settings = _settings(llm=llm, top_k=k)
+    """Run an eval set against the bot: retrieval, answers, abstention, citations, latency; writes reports."""
+    settings = _settings(llm=llm)
 
     def go() -> None:
-        from rag.evaluate import load_evalset, run_eval, write_records
-        from rag.factory import build_engine
+        from rag.evaluate import ProgressBar, run_evaluation
+        from rag.reports import default_out_dir, render_table, timing_line, write_reports
 
-        items = load_evalset(evalset)[:limit]
-        summary, records = run_eval(build_engine(settings), items)
-        if out:
-            write_records(records, out)
+        bar = ProgressBar()
+        try:
+            report = run_evaluation(settings, evalset, corpus=corpus, k=k, limit=limit, compare=compare, progress=bar)
+        finally:
+            bar.close()
+        files = write_reports(report, out or default_out_dir(settings, report.config.evalset))
         if as_json:
-            print(summary.model_dump_json())
+            summary = report.model_dump(mode="json", exclude={"records"})
+            print(json.dumps({**summary, "files": {kind: str(path) for kind, path in files.items()}}))
             return
-        for r in records:
-            if (r.gold and not r.supported) or (not r.gold and not r.abstained):
-                print(f"MISS {r.id}: {r.question} -> {r.answer!r} (gold {r.gold})")
-        for key, value in summary.model_dump().items():
-            print(f"{key:24s} {value}")
+        for r in report.misses():
+            print(f"MISS {r.id}: {r.question} -> {r.answer!r} (gold {r.gold})")
+        print(render_table(report))
+        print(timing_line(report))
+        print(f"reports: {files['markdown']} {files['html']} {files['json']} {files['records']}")
 
     _run(as_json, go)
 

@@ -1,139 +1,314 @@
-"""Run an eval set (JSONL) through the answering engine and score answers, citations and abstention."""
+"""Run an eval set through the bot (and, with ``compare``, through the baselines) and collect metrics.
+
+``run_evaluation`` is the one entry point the CLI, the API and the web UI share. Every configuration
+answers with the same generator; a generation already made for the identical prompt (same question,
+same passages) is reused rather than recomputed, and such answers are left out of the latency figures.
+"""
 
 from __future__ import annotations
 
-import json
-import re
-import statistics
-import string
+import logging
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from tqdm import tqdm
 
-from rag.answer import QAEngine
-from rag.schema import Answer, Citation
+from rag.answer import MIN_SUPPORT, QAEngine
+from rag.chunking import sha256
+from rag.config import Settings, collection_for
+from rag.embeddings import get_embedder
+from rag.evalset import EvalItem, load_evalset
+from rag.factory import build_generator, build_ingestor, build_retriever, build_store
+from rag.generate import Confidence, Generator, format_passages
+from rag.llm import BUNDLED_GGUF
+from rag.naive import TOP_K as naive_top_k
+from rag.naive import NaiveChain
+from rag.schema import Answer, ScoredChunk, Turn
+from rag.scoring import RETRIEVAL_CUTOFFS, EvalRecord, Metrics, Retrieved, score, summarize
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int, str], None]
+"""Called as ``progress(done, total, label)`` while a run goes on."""
+
+CONFIGURATIONS = {
+    "hybrid": "the chain: dense + BM25 fused (RRF), sentence focusing, abstention and citation checks",
+    "dense": "the same chain with dense retrieval only",
+    "bm25": "the same chain with BM25 retrieval only",
+    "naive": "baseline: 1000/200-char chunks, dense top-4, plain prompt, no abstention logic, no checks",
+}
 
 
-class EvalItem(BaseModel):
-    id: str
-    question: str
-    answers: list[str] = []
-    evidence: list[str] = []
+class RunConfig(BaseModel):
+    """What was run, so two reports can be compared knowing what differed."""
 
-    @property
-    def answerable(self) -> bool:
-        return bool(self.answers)
-
-
-class EvalRecord(BaseModel):
-    id: str
-    question: str
-    gold: list[str]
-    answer: str
-    abstained: bool
-    citations: list[Citation]
-    correct: bool
-    supported: bool
-    latency_ms: float
-
-
-class EvalSummary(BaseModel):
+    evalset: str
+    evalset_path: str
+    corpus: str
+    collection: str
     questions: int
-    answerable: int
-    unanswerable: int
-    accuracy: float  # answerable: gold answer in the answer, not abstained
-    accuracy_cited: float  # ... and a cited passage holds the gold evidence
-    abstention_recall: float  # unanswerable: abstained
-    false_abstention_rate: float  # answerable: abstained
-    latency_p50_ms: float
-    latency_p95_ms: float
+    llm: str
+    llm_model: str
+    embedding_model: str
+    k: int
+    fetch_k: int
+    max_sentences: int
+    chunk_size: int
+    chunk_overlap: int
+    min_score: float
+    min_support: float
+    decline_threshold: float
+    extractive_min_score: float
+    git_commit: str | None
+    git_dirty: bool | None
+    started_at: str
+    machine: str
 
 
-def load_evalset(path: Path) -> list[EvalItem]:
-    items = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                items.append(EvalItem.model_validate_json(line))
-            except ValueError as exc:
-                raise ValueError(f"{path}:{i}: not a valid eval item: {exc}") from exc
-    return items
+class ConfigResult(BaseModel):
+    name: str
+    description: str
+    metrics: Metrics
+    seconds: float = Field(description="Wall time of this configuration's questions.")
+    reused: int = Field(0, description="Answers whose generation was reused from an identical earlier prompt.")
 
 
-def normalize(text: str) -> str:
-    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = text.lower().replace("-", " ")
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
+class EvalReport(BaseModel):
+    config: RunConfig
+    results: list[ConfigResult] = Field(description="One per configuration; the first is the chain itself.")
+    records: list[EvalRecord] = Field(description="Every question of every configuration, with its verdicts.")
+    seconds: float = Field(description="Wall time of the whole run, indexing included.")
+
+    def result(self, name: str) -> ConfigResult:
+        return next(r for r in self.results if r.name == name)
+
+    def misses(self, config: str | None = None) -> list[EvalRecord]:
+        """Answerable questions not answered correctly with support, and unanswerable ones answered."""
+        name = config or self.results[0].name
+        return [r for r in self.records if r.config == name and not (r.supported if r.answerable else r.abstained)]
 
 
-def contains_answer(prediction: str, golds: list[str]) -> bool:
-    pred = f" {normalize(prediction)} "
-    return any(f" {normalize(g)} " in pred for g in golds if normalize(g))
+@dataclass
+class _Target:
+    """One configuration under test: how it answers and how it ranks passages."""
+
+    name: str
+    ask: Callable[[str], Answer]
+    search: Callable[[str, int], list[ScoredChunk]]
+    k: int
 
 
-def cites_evidence(citations: list[Citation], evidence: list[str]) -> bool:
-    """A cited passage contains a gold evidence quote, or the quote contains the passage (long quotes)."""
-    for c in citations:
-        passage = normalize(c.text)
-        for quote in evidence:
-            q = normalize(quote)
-            if q and (q in passage or passage in q):
-                return True
-    return False
+class _ReusingGenerator:
+    """Wraps a generator; an identical (question, passages) prompt is answered from the first time.
+
+    Baselines that retrieve the same passages as the chain would otherwise pay ~6 s per question on
+    a 2-core CPU for a generation already made (the local model is deterministic at temperature 0).
+    """
+
+    def __init__(self, inner: Generator) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.reused = 0
+        self._seen: dict[tuple[str, str], list[str | Confidence]] = {}
+
+    def stream(self, question: str, passages: list[ScoredChunk]) -> Iterator[str | Confidence]:
+        key = (question, format_passages(passages))
+        if key in self._seen:
+            self.reused += 1
+            yield from self._seen[key]
+            return
+        events: list[str | Confidence] = []
+        for event in self.inner.stream(question, passages):
+            events.append(event)
+            yield event
+        self._seen[key] = events
+
+    def rewrite(self, question: str, history: list[Turn]) -> str:
+        return self.inner.rewrite(question, history)
+
+    def questions(self, passage: str, n: int) -> list[str]:
+        return self.inner.questions(passage, n)
 
 
-def score(item: EvalItem, answer: Answer) -> EvalRecord:
-    correct = item.answerable and not answer.abstained and contains_answer(answer.answer, item.answers)
-    supported = correct and (not item.evidence or cites_evidence(answer.citations, item.evidence))
-    return EvalRecord(
-        id=item.id,
-        question=item.question,
-        gold=item.answers,
-        answer=answer.answer,
-        abstained=answer.abstained,
-        citations=answer.citations,
-        correct=correct,
-        supported=supported,
-        latency_ms=answer.timings_ms.get("total", 0.0),
+def eval_settings(settings: Settings, corpus: Path) -> Settings:
+    """Settings for an eval set's own corpus: its own collection, so the default index is untouched."""
+    corpus = corpus.resolve()
+    if not corpus.is_dir():
+        raise FileNotFoundError(f"corpus folder not found: {corpus}")
+    collection = f"eval-{collection_for(corpus)}-{sha256(str(corpus))[:8]}"
+    return settings.model_copy(update={"corpus_dir": corpus, "collection": collection})
+
+
+def run_evaluation(
+    settings: Settings,
+    evalset: Path,
+    *,
+    corpus: Path | None = None,
+    k: int | None = None,
+    limit: int | None = None,
+    compare: bool = False,
+    out: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> EvalReport:
+    """Run an eval set (JSONL or manifest) and return the metrics of each configuration.
+
+    ``corpus`` (or the manifest's corpus) is indexed incrementally into a collection of its own; without
+    one, the current index is evaluated. ``compare`` adds dense-only, BM25-only and the naive chain.
+    ``out`` writes the report files there (see ``rag.reports.write_reports``).
+    """
+    t0 = time.perf_counter()
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    spec = load_evalset(evalset)
+    items = spec.items[:limit] if limit else spec.items
+    if k:
+        settings = settings.model_copy(update={"top_k": k})
+    corpus = corpus or spec.corpus
+    notify = progress or (lambda done, total, label: None)
+    if corpus:
+        settings = eval_settings(settings, corpus)
+        notify(0, len(items), f"indexing {settings.corpus_dir.name}")
+        build_ingestor(settings).run([settings.corpus_dir], progress=False)
+    store = build_store(settings)
+    store.require_index()
+
+    generator = _ReusingGenerator(build_generator(settings))
+    targets = _targets(settings, generator, compare)
+    total = len(items) * len(targets)
+    records: list[EvalRecord] = []
+    results: list[ConfigResult] = []
+    for target in targets:
+        t, reused = time.perf_counter(), generator.reused
+        target.search(items[0].question, target.k)  # builds the BM25 index outside the timings
+        mine = []
+        for item in items:
+            mine.append(_run_one(target, item, generator))
+            notify(len(records) + len(mine), total, f"{target.name} {item.id}")
+        records += mine
+        results.append(
+            ConfigResult(
+                name=target.name,
+                description=CONFIGURATIONS[target.name],
+                metrics=summarize(mine, target.k),
+                seconds=round(time.perf_counter() - t, 1),
+                reused=generator.reused - reused,
+            )
+        )
+    report = EvalReport(
+        config=_run_config(settings, spec.name, spec.path, len(items), started),
+        results=results,
+        records=records,
+        seconds=round(time.perf_counter() - t0, 1),
     )
+    if out is not None:
+        from rag.reports import write_reports
+
+        write_reports(report, out)
+    return report
 
 
-def summarize(records: list[EvalRecord]) -> EvalSummary:
-    ans = [r for r in records if r.gold]
-    una = [r for r in records if not r.gold]
-    lat = sorted(r.latency_ms for r in records) or [0.0]
-    return EvalSummary(
-        questions=len(records),
-        answerable=len(ans),
-        unanswerable=len(una),
-        accuracy=_rate(sum(r.correct for r in ans), len(ans)),
-        accuracy_cited=_rate(sum(r.supported for r in ans), len(ans)),
-        abstention_recall=_rate(sum(r.abstained for r in una), len(una)),
-        false_abstention_rate=_rate(sum(r.abstained for r in ans), len(ans)),
-        latency_p50_ms=round(statistics.median(lat), 1),
-        latency_p95_ms=round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1),
-    )
+def _targets(settings: Settings, generator: _ReusingGenerator, compare: bool) -> list[_Target]:
+    store = build_store(settings)
+    modes = ["hybrid", "dense", "bm25"] if compare else ["hybrid"]
+    targets = []
+    for mode in modes:
+        engine = QAEngine(settings, build_retriever(settings, store, mode), generator)
+        targets.append(_Target(mode, engine.ask, engine.retriever.search, settings.top_k))
+    if compare:
+        naive = NaiveChain.indexed(settings, get_embedder(settings.embedding_model), settings.corpus_dir, False)
+        targets.append(_Target("naive", naive.ask, naive.search, naive_top_k))
+    return targets
 
 
-def run_eval(
-    engine: QAEngine, items: list[EvalItem], progress: bool | None = None
-) -> tuple[EvalSummary, list[EvalRecord]]:
-    records = [
-        score(item, engine.ask(item.question))
-        for item in tqdm(items, desc="eval", unit="q", disable=None if progress is None else not progress)
+def _run_one(target: _Target, item: EvalItem, generator: _ReusingGenerator) -> EvalRecord:
+    t = time.perf_counter()
+    ranked = target.search(item.question, max(target.k, *RETRIEVAL_CUTOFFS))
+    retrieval_ms = round((time.perf_counter() - t) * 1000, 1)
+    ranking = [
+        Retrieved(
+            source=p.chunk.source, chunk_id=p.chunk.id, support=sorted(item.supported_by(p.chunk.text, p.chunk.source))
+        )
+        for p in ranked
     ]
-    return summarize(records), records
+    before = generator.reused
+    answer = target.ask(item.question)
+    return score(target.name, item, answer, ranking, retrieval_ms, cached=generator.reused > before)
 
 
-def write_records(records: list[EvalRecord], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r.model_dump()) + "\n")
+def _run_config(settings: Settings, name: str, path: Path, questions: int, started: str) -> RunConfig:
+    commit, dirty = _git_state()
+    return RunConfig(
+        evalset=name,
+        evalset_path=str(path),
+        corpus=str(settings.corpus_dir),
+        collection=settings.collection_name,
+        questions=questions,
+        llm=settings.llm,
+        llm_model=_llm_model(settings),
+        embedding_model=get_embedder(settings.embedding_model).name,
+        k=settings.top_k,
+        fetch_k=settings.fetch_k,
+        max_sentences=settings.max_sentences,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        min_score=settings.min_score,
+        min_support=MIN_SUPPORT,
+        decline_threshold=settings.decline_threshold,
+        extractive_min_score=settings.extractive_min_score,
+        git_commit=commit,
+        git_dirty=dirty,
+        started_at=started,
+        machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
+    )
 
 
-def _rate(n: int, d: int) -> float:
-    return round(n / d, 4) if d else 0.0
+def _llm_model(settings: Settings) -> str:
+    return {
+        "local": settings.gguf_path.name if settings.gguf_path else BUNDLED_GGUF,
+        "openai": settings.openai_model,
+        "ollama": settings.ollama_model,
+        "extractive": "none (extractive)",
+    }[settings.llm]
+
+
+def _git_state() -> tuple[str | None, bool | None]:
+    """The commit of the code under test and whether it had uncommitted changes (None outside git)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    if head.returncode != 0:
+        return None, None
+    return head.stdout.strip(), bool(status.stdout.strip())
+
+
+class ProgressBar:
+    """A terminal progress bar fed by ``run_evaluation``'s progress callback (shown only on a terminal)."""
+
+    def __init__(self) -> None:
+        self._bar: tqdm | None = None  # type: ignore[type-arg]
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        if self._bar is None:
+            self._bar = tqdm(total=total, unit="q", disable=None)
+        self._bar.total = total
+        self._bar.set_description(label, refresh=False)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

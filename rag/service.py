@@ -6,6 +6,7 @@ of generation, and document upload and removal. ``api/`` and ``ui/`` only transl
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -122,6 +123,7 @@ class RagService:
         self._ingest_lock = threading.Lock()
         self.load_error: str | None = None
         self._examples: tuple[str, list[str]] = ("", [])  # (index version, questions)
+        self._refreshing = threading.Lock()
 
     # --- generators and readiness ---
     def generators(self) -> list[str]:
@@ -154,10 +156,7 @@ class RagService:
             self.load_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.error("warm-up failed: %s", self.load_error)
             return
-        try:
-            self.prepare_examples()
-        except Exception:
-            log.exception("example questions failed")
+        self._refresh_examples()
 
     def readiness(self) -> dict[str, Any]:
         """Ready once the default generator is loaded and the index opens. An empty index is still
@@ -206,16 +205,31 @@ class RagService:
 
     # --- example questions ---
     def examples(self) -> list[str]:
-        """Questions to offer a new user: checked ones when ready, else built from document names."""
+        """Checked example questions for a new user (none until prepared; refreshed in the background
+        when the documents changed since)."""
         version, questions = self._examples
-        if questions and self.store.exists() and version == self.store.version():
-            return questions
-        names = [Path(d.source).stem.replace("-", " ").replace("_", " ") for d in self.documents()]
-        return [f"What is {name} about?" for name in names[: self.settings.examples]]
+        if questions and self.store.exists() and version != self.store.version():
+            if not self._refreshing.locked():
+                threading.Thread(target=self._refresh_examples, name="examples", daemon=True).start()
+            return []
+        return questions
+
+    def _refresh_examples(self) -> None:
+        with self._refreshing:
+            try:
+                self.prepare_examples()
+            except Exception:
+                log.exception("example questions failed")
+
+    def _wait_for_idle(self) -> None:
+        """Examples are a nicety: they go only when no user question is waiting or running."""
+        while self.gate.admitted:
+            time.sleep(0.5)
 
     def prepare_examples(self) -> list[str]:
-        """Ask the generator for questions about the opening of each document and keep those the bot
-        answers with a citation, so that a clicked example never meets "the documents do not say".
+        """Ask the generator for questions about passages (round robin over documents, from their
+        openings on) and keep those the bot answers with a citation, so that a clicked example never
+        meets "the documents do not say".
 
         Cached on disk per index version; done in the background after start-up.
         """
@@ -230,17 +244,26 @@ class RagService:
                 self._examples = (version, saved["questions"])
                 return saved["questions"]
         engine = self.engine()
-        chunks = self.store.all_chunks()
-        openings = [min((c for c in chunks if c.source == d.source), key=lambda c: c.start) for d in self.documents()]
+        by_source: dict[str, list[Chunk]] = {}
+        for chunk in sorted(self.store.all_chunks(), key=lambda c: (c.source, c.start)):
+            by_source.setdefault(chunk.source, []).append(chunk)
+        # Round robin over documents, from their openings on: examples cover several documents.
+        ordered = [c for group in itertools.zip_longest(*by_source.values()) for c in group if c is not None]
         kept: list[str] = []
-        for chunk in openings[:n]:
+        for chunk in ordered[: 2 * n]:
+            self._wait_for_idle()
             with self.gate.admit():
                 candidates = engine.generator.questions(chunk.text, 2)
             for question in candidates:
+                if question in kept:
+                    continue
+                self._wait_for_idle()
                 answer = self.ask(question)
                 if not answer.abstained and answer.citations:
                     kept.append(question)
                     break
+            if len(kept) == n:
+                break
         if kept:
             self._examples = (version, kept)
             cache.parent.mkdir(parents=True, exist_ok=True)

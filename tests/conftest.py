@@ -22,6 +22,11 @@ CORPUS = ROOT / "corpus"
 ARTICLE = CORPUS / "syria-assad-fall.txt"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Also to be listed in pyproject.toml; registered here so `-m eval` works either way.
+    config.addinivalue_line("markers", "eval: runs an evaluation set end to end (select with -m eval)")
+
+
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     return get_embedder(None)
@@ -53,5 +58,7 @@ def store(settings: Settings) -> Store:
 @pytest.fixture(scope="session")
 def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One real ``rag serve`` with the bundled local LLM, shared by the API and browser tests."""
-    with serve(tmp_path_factory.mktemp("llm-server"), {"RAG_LLM": "local", "RAG_MAX_QUEUE": "4"}) as server:
+    with serve(
+        tmp_path_factory.mktemp("llm-server"), {"RAG_LLM": "local", "RAG_MAX_QUEUE": "4", "RAG_EXAMPLES": "1"}
+    ) as server:
         yield server

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,34 @@ def test_ask_shows_answer_and_cited_passage(page: Page, tmp_path: Path) -> None:
     expect(link).to_have_text("[1]")
     page.screenshot(path=tmp_path / "ui-answer.png", full_page=True)
     assert (tmp_path / "ui-answer.png").stat().st_size > 10_000
+
+
+def test_first_open_offers_checked_example_questions(page: Page, llm_server: Server) -> None:
+    """The server prepares one example question (RAG_EXAMPLES=1) that the bot answers with a citation."""
+    deadline = time.monotonic() + 300
+    with llm_server.client() as client:
+        while not (examples := client.get("/api/info").json()["examples"]):
+            assert time.monotonic() < deadline, "no example question prepared"
+            time.sleep(2)
+    page.reload()
+    example = page.locator("#chat").get_by_role("button").filter(has_text=examples[0])
+    expect(example).to_be_visible(timeout=30_000)
+    example.click()
+    expect(page.locator("#chat")).to_contain_text(examples[0])
+    expect(page.locator("#sources .source").first).to_be_visible(timeout=180_000)
+
+
+def test_settings_switch_generator_and_top_k(page: Page) -> None:
+    page.locator("#settings").get_by_text("Settings").click()
+    page.locator("#top-k input[type=number]").fill("2")
+    page.locator("#generator input").click()
+    page.get_by_role("option", name="extractive").click()
+    page.locator("#question textarea").fill("Which city did the rebels seize, heightening fears for the capital?")
+    page.locator("#ask").click()
+    # The extractive generator quotes the article's sentence as it is.
+    expect(page.locator("#chat")).to_contain_text(
+        "Panic swept through Damascus as rebels seized control of Homs", timeout=180_000
+    )
 
 
 def test_upload_list_and_delete_a_document(page: Page, llm_server: Server, tmp_path: Path) -> None:

@@ -153,9 +153,9 @@ def build_ui(service: RagService) -> gr.Blocks:
                     sources = gr.HTML(
                         "<p class='empty'>The passages an answer cites appear here.</p>", elem_id="sources"
                     )
-            with gr.Accordion("Settings", open=False):
-                k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages to retrieve (top-k)")
-                llm = gr.Dropdown(service.generators(), value=settings.llm, label="Generator")
+            with gr.Accordion("Settings", open=False, elem_id="settings"):
+                k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages to retrieve (top-k)", elem_id="top-k")
+                llm = gr.Dropdown(service.generators(), value=settings.llm, label="Generator", elem_id="generator")
         with gr.Tab("Documents"):
             files = gr.File(
                 label="Add documents",

@@ -1,0 +1,128 @@
+"""Eval sets: JSONL questions with gold answers and gold support, or a manifest that points at them.
+
+A manifest (``evalset.toml`` in a folder, or any ``.toml`` file) lets an eval set live outside the
+repository, e.g. an external benchmark, with its own corpus folder; paths in it are relative to it.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path, PurePosixPath
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rag.metrics import contains_answer, normalize
+
+MANIFEST = "evalset.toml"
+
+
+class EvalItem(BaseModel):
+    """One question with what counts as a right answer and where the answer is (the gold support)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1)
+    question: str = Field(min_length=1)
+    answers: list[str] = Field(default=[], description="Acceptable answers; [] when the documents do not answer.")
+    evidence: list[str] = Field(default=[], description="Verbatim quotes from the documents that hold the answer.")
+    supporting_doc_ids: list[str] = Field(default=[], description="Documents (file names without extension).")
+    sources: list[str] = Field(default=[], description="Documents (file names relative to the corpus).")
+
+    @field_validator("answers", "evidence", "supporting_doc_ids", "sources")
+    @classmethod
+    def _no_blank_strings(cls, values: list[str]) -> list[str]:
+        return [v for v in values if v.strip()]
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.answers)
+
+    @property
+    def documents(self) -> list[str]:
+        return [*self.supporting_doc_ids, *self.sources]
+
+    def support_units(self) -> int:
+        """Gold-support units: the evidence quotes, or else the supporting documents."""
+        return len(self.evidence) if self.evidence else len(self.documents)
+
+    def supported_by(self, text: str, source: str) -> set[int]:
+        """The gold-support units a passage holds.
+
+        Evidence quotes are matched in the normalised passage (or the passage lies inside a long quote).
+        A supporting document counts only for a passage of that document that also contains a gold
+        answer: the chunk, not just its file, must hold the answer.
+        """
+        passage = normalize(text)
+        if self.evidence:
+            quotes = [normalize(q) for q in self.evidence]
+            return {i for i, q in enumerate(quotes) if q and (q in passage or (passage and passage in q))}
+        if not contains_answer(text, self.answers):
+            return set()
+        return {i for i, doc in enumerate(self.documents) if _same_document(source, doc)}
+
+
+class EvalSet(BaseModel):
+    name: str
+    path: Path = Field(description="The questions file.")
+    corpus: Path | None = Field(None, description="The set's own documents, indexed into their own collection.")
+    items: list[EvalItem]
+
+
+def _same_document(source: str, ref: str) -> bool:
+    """A source name (relative path or absolute) refers to ``ref``: a path, a file name, or one without extension."""
+    path = PurePosixPath(source)
+    return ref in {source, str(path.with_suffix("")), path.name, path.stem}
+
+
+def load_evalset(path: Path) -> EvalSet:
+    """A JSONL file of questions, or a manifest (a ``.toml`` file or a folder holding ``evalset.toml``)."""
+    path = Path(path)
+    if path.is_dir() or path.suffix == ".toml":
+        return _load_manifest(path / MANIFEST if path.is_dir() else path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such eval set: {path}")
+    return EvalSet(name=path.stem, path=path, items=load_items(path))
+
+
+def _load_manifest(path: Path) -> EvalSet:
+    if not path.is_file():
+        raise FileNotFoundError(f"no eval set manifest: {path}")
+    try:
+        spec = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from exc
+    if not isinstance(spec.get("questions"), str):
+        raise ValueError(f'{path}: needs questions = "<path to a JSONL file>"')
+    questions = (path.parent / spec["questions"]).resolve()
+    if not questions.is_file():
+        raise FileNotFoundError(f"{path}: questions file not found: {questions}")
+    corpus = (path.parent / spec["corpus"]).resolve() if isinstance(spec.get("corpus"), str) else None
+    if corpus is not None and not corpus.is_dir():
+        raise FileNotFoundError(f"{path}: corpus folder not found: {corpus}")
+    name = spec.get("name") or (path.parent.name if path.name == MANIFEST else path.stem)
+    return EvalSet(name=str(name), path=questions, corpus=corpus, items=load_items(questions))
+
+
+def load_items(path: Path) -> list[EvalItem]:
+    """Questions from a JSONL file; a bad line is an error naming the file and line."""
+    items: list[EvalItem] = []
+    seen: set[str] = set()
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = EvalItem.model_validate(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{i}: not JSON: {exc.msg}") from exc
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "line"
+            raise ValueError(f"{path}:{i}: {where}: {err['msg']}") from exc
+        if item.id in seen:
+            raise ValueError(f"{path}:{i}: duplicate id {item.id!r}")
+        seen.add(item.id)
+        items.append(item)
+    if not items:
+        raise ValueError(f"{path}: no questions")
+    return items
