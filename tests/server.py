@@ -41,8 +41,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(folder: Path, env: dict[str, str], ready_timeout: float = 240) -> Iterator[Server]:
-    """Index the default article into ``folder`` and run ``rag serve`` there until the block ends."""
+def serve(folder: Path, env: dict[str, str], ready_timeout: float = 240, wait_ready: bool = True) -> Iterator[Server]:
+    """Index the default article into ``folder`` and run ``rag serve`` there until the block ends;
+    ``wait_ready=False`` waits only for /healthz (for servers that are meant never to be ready)."""
     corpus = folder / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     shutil.copy(ARTICLE, corpus / ARTICLE.name)
@@ -81,7 +82,8 @@ def serve(folder: Path, env: dict[str, str], ready_timeout: float = 240) -> Iter
         while True:
             assert proc.poll() is None, f"server exited:\n{log.read_text()}"
             try:
-                if httpx.get(f"{server.url}/readyz", headers=server.headers, timeout=5).status_code == 200:
+                probe = "/readyz" if wait_ready else "/healthz"
+                if httpx.get(f"{server.url}{probe}", headers=server.headers, timeout=5).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
