@@ -11,7 +11,10 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install run ingest test lint eval clean
+.PHONY: install run chat ingest browser test lint eval clean
+
+# Debian's Chromium for the browser tests (a test tool's own browser download cannot work offline).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # torch first and pinned: anything that pulls torch on its own takes a newer CUDA build (gigabytes).
 # Reinstalls only when pyproject.toml changes.
@@ -26,13 +29,20 @@ install: $(STAMP)
 ingest: $(STAMP)
 	$(BIN)/rag ingest
 
+# The web UI and the HTTP API on one port: http://127.0.0.1:8000/ui/ (RAG_HOST / RAG_PORT to change).
 run: ingest
+	$(BIN)/rag serve
+
+chat: ingest
 	$(BIN)/rag chat
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: lint
+test: lint browser
 	$(BIN)/pytest
 
 eval: ingest
