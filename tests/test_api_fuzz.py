@@ -28,7 +28,7 @@ def test_openapi_fuzzing_finds_no_server_errors(tmp_path_factory: pytest.TempPat
                 "--max-examples", "40", "--seed", "20261126", "--workers", "1",
                 "--report", "junit", "--report-dir", str(report),
             ],
-            capture_output=True, text=True, timeout=600,
+            capture_output=True, text=True, timeout=600, cwd=folder,
         )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert "passed" in proc.stdout and " 0 passed" not in proc.stdout
