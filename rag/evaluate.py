@@ -181,6 +181,7 @@ def run_evaluation(
     generator = _ReusingGenerator(build_generator(settings))
     targets = _targets(settings, generator, compare)
     total = len(items) * len(targets)
+    cutoffs = tuple(sorted({*RETRIEVAL_CUTOFFS, *(t.k for t in targets)}))  # the same rows for every column
     records: list[EvalRecord] = []
     results: list[ConfigResult] = []
     for target in targets:
@@ -188,14 +189,14 @@ def run_evaluation(
         target.search(items[0].question, target.k)  # builds the BM25 index outside the timings
         mine = []
         for item in items:
-            mine.append(_run_one(target, item, generator))
+            mine.append(_run_one(target, item, generator, max(cutoffs)))
             notify(len(records) + len(mine), total, f"{target.name} {item.id}")
         records += mine
         results.append(
             ConfigResult(
                 name=target.name,
                 description=CONFIGURATIONS[target.name],
-                metrics=summarize(mine, target.k),
+                metrics=summarize(mine, target.k, cutoffs),
                 seconds=round(time.perf_counter() - t, 1),
                 reused=generator.reused - reused,
             )
@@ -226,9 +227,9 @@ def _targets(settings: Settings, generator: _ReusingGenerator, compare: bool) ->
     return targets
 
 
-def _run_one(target: _Target, item: EvalItem, generator: _ReusingGenerator) -> EvalRecord:
+def _run_one(target: _Target, item: EvalItem, generator: _ReusingGenerator, depth: int) -> EvalRecord:
     t = time.perf_counter()
-    ranked = target.search(item.question, max(target.k, *RETRIEVAL_CUTOFFS))
+    ranked = target.search(item.question, depth)
     retrieval_ms = round((time.perf_counter() - t) * 1000, 1)
     ranking = [
         Retrieved(

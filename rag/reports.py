@@ -35,10 +35,11 @@ def metrics_table(report: EvalReport) -> list[dict[str, str | float | int | None
     first = report.results[0].name
     ratio = f"{first} ÷ {BASELINE}" if BASELINE in flats and first != BASELINE else None
     rows: list[dict[str, str | float | int | None]] = []
-    for metric in flats[first]:
-        row: dict[str, str | float | int | None] = {"metric": metric, **{n: f[metric] for n, f in flats.items()}}
+    metrics = list(dict.fromkeys(name for f in flats.values() for name in f))
+    for metric in metrics:
+        row: dict[str, str | float | int | None] = {"metric": metric, **{n: f.get(metric) for n, f in flats.items()}}
         if ratio:
-            mine, base = flats[first][metric], flats[BASELINE][metric]
+            mine, base = flats[first].get(metric), flats[BASELINE].get(metric)
             row[ratio] = round(mine / base, 2) if metric not in _COUNTS and mine is not None and base else None
         rows.append(row)
     return rows

@@ -130,14 +130,17 @@ def score(
     )
 
 
-def summarize(records: list[EvalRecord], k: int) -> Metrics:
-    """Metrics of one configuration's records (``k``: the passages its chain retrieves)."""
+def summarize(records: list[EvalRecord], k: int, cutoffs: tuple[int, ...] = RETRIEVAL_CUTOFFS) -> Metrics:
+    """Metrics of one configuration's records (``k``: the passages its chain retrieves).
+
+    Retrieval metrics are given at ``k`` and at each of ``cutoffs``.
+    """
     ans = [r for r in records if r.answerable]
     with_support = [r for r in ans if r.support_units]
     answered = [r for r in ans if not r.abstained]
     timed = [r.latency_ms for r in records if not r.cached]
     rankings = {r.id: [set(p.support) for p in r.retrieved] for r in with_support}
-    cutoffs = sorted({k, *RETRIEVAL_CUTOFFS})
+    cutoffs = tuple(sorted({k, *cutoffs}))
     precision, recall, f1 = m.precision_recall_f1([not r.answerable for r in records], [r.abstained for r in records])
     unanswerable = [r for r in records if not r.answerable]
     return Metrics(
