@@ -52,6 +52,17 @@ def test_ask_shows_answer_and_cited_passage(page: Page, tmp_path: Path) -> None:
     assert (tmp_path / "ui-answer.png").stat().st_size > 10_000
 
 
+def test_follow_up_question_is_understood_in_context(page: Page) -> None:
+    ask = page.locator("#question textarea")
+    ask.fill("Where did Maher al-Assad flee to?")
+    page.locator("#ask").click()
+    expect(page.locator("#sources .source").first).to_contain_text("fled to Iraq", timeout=180_000)
+    ask.fill("Where did his brother fly first?")
+    page.locator("#ask").click()
+    # rewritten with the conversation into "Where did Maher al-Assad's brother fly first?"
+    expect(page.locator("#chat")).to_contain_text("Russian military base", timeout=180_000)
+
+
 def test_first_open_offers_checked_example_questions(page: Page, llm_server: Server) -> None:
     """The server prepares one example question (RAG_EXAMPLES=1) that the bot answers with a citation."""
     deadline = time.monotonic() + 300

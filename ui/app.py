@@ -23,7 +23,8 @@ CSS = """
 #sources mark { background: #fde68a; color: inherit; padding: 0 2px; }
 """
 _MARKER = re.compile(r"\[(\d+)\]")
-Messages = list[dict[str, str]]
+_LINK = re.compile(r"\[\[(\d+)\]\]\(#source-\d+\)")
+Messages = list[dict[str, Any]]
 
 
 def link_markers(text: str) -> str:
@@ -60,8 +61,20 @@ def pick_example(event: gr.SelectData) -> str:
     return str(event.value["text"])
 
 
+def _text(content: Any) -> str:
+    """A message's text: Gradio hands back content as a list of parts ({"type": "text", "text"})."""
+    if isinstance(content, str):
+        return content
+    return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+
+
 def _turns(messages: Messages) -> list[Turn]:
-    return [Turn(role=m["role"], content=m["content"]) for m in messages if m["role"] in {"user", "assistant"}]  # type: ignore[arg-type]
+    """The conversation as the engine knows it: marker links turned back into plain [n]."""
+    return [
+        Turn(role=m["role"], content=_LINK.sub(r"[\1]", _text(m["content"])))
+        for m in messages
+        if m["role"] in {"user", "assistant"}
+    ]
 
 
 def build_ui(service: RagService) -> gr.Blocks:
@@ -154,7 +167,9 @@ def build_ui(service: RagService) -> gr.Blocks:
                         "<p class='empty'>The passages an answer cites appear here.</p>", elem_id="sources"
                     )
             with gr.Accordion("Settings", open=False, elem_id="settings"):
-                k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages to retrieve (top-k)", elem_id="top-k")
+                k = gr.Slider(
+                    1, 20, value=settings.top_k, step=1, label="Passages to retrieve (top-k)", elem_id="top-k"
+                )
                 llm = gr.Dropdown(service.generators(), value=settings.llm, label="Generator", elem_id="generator")
         with gr.Tab("Documents"):
             files = gr.File(
