@@ -13,17 +13,27 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, File, Request, Response, UploadFile, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.sse import EventSourceResponse, format_sse_event
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import ERRORS, Service
 from api.openai import router as openai_router
-from api.schemas import AskRequest, DocumentList, Info, Readiness, UploadResult, openai_error
+from api.schemas import (
+    AskRequest,
+    DocumentList,
+    EvalRequest,
+    EvalSets,
+    Info,
+    Readiness,
+    UploadResult,
+    openai_error,
+)
 from rag.config import Settings
 from rag.errors import (
     Busy,
+    Conflict,
     FileTooLarge,
     GeneratorError,
     IndexMissing,
@@ -35,7 +45,7 @@ from rag.errors import (
     UnreadableDocument,
     UnsupportedFile,
 )
-from rag.schema import Answer, FileResult
+from rag.schema import Answer, EvalJob, FileResult
 from rag.service import AnswerStream, RagService
 
 log = logging.getLogger(__name__)
@@ -47,6 +57,7 @@ STATUS: dict[type[RagError], int] = {
     InvalidUpload: 400,
     NotFound: 404,
     IndexMissing: 409,
+    Conflict: 409,
     FileTooLarge: 413,
     UnsupportedFile: 415,
     GeneratorError: 502,
@@ -137,6 +148,34 @@ def delete_document(doc_id: str, service: Service) -> FileResult:
     return service.delete_document(doc_id)
 
 
+evals = APIRouter(prefix="/api", tags=["evaluation"], responses=ERRORS)
+
+
+@evals.get("/evalsets", response_model=EvalSets)
+def list_evalsets(service: Service) -> EvalSets:
+    return EvalSets(evalsets=service.evalsets())
+
+
+@evals.post("/eval", response_model=EvalJob, status_code=status.HTTP_202_ACCEPTED)
+def start_eval(body: EvalRequest, service: Service) -> EvalJob:
+    """Start an evaluation (one at a time; 409 while one runs); poll GET /api/eval/{id}."""
+    return service.start_eval(body.evalset, body.items, body.k, body.limit, body.compare)
+
+
+@evals.get("/eval/{job_id}", response_model=EvalJob)
+def eval_status(job_id: str, service: Service) -> EvalJob:
+    """Progress, then the metrics of each configuration (``table``: one row per metric)."""
+    return service.eval_job(job_id)
+
+
+@evals.get("/eval/{job_id}/report", response_class=HTMLResponse)
+def eval_report(job_id: str, service: Service) -> HTMLResponse:
+    """The finished run as a self-contained HTML page: table and chart."""
+    from rag.reports import render_html
+
+    return HTMLResponse(render_html(service.eval_report(job_id)))
+
+
 probes = APIRouter(tags=["health"])
 
 
@@ -174,6 +213,7 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
     app.state.service = service
 
     app.include_router(api)
+    app.include_router(evals)
     app.include_router(openai_router)
     app.include_router(probes)
     _install_errors(app)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rag.evalset import EvalItem
 from rag.schema import Citation, DocumentInfo, FileResult, Turn
 
 
@@ -18,6 +19,20 @@ class AskRequest(BaseModel):
     history: list[Turn] = Field([], max_length=50, description="Earlier turns, oldest first, for follow-ups.")
     k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default RAG_TOP_K).")
     llm: str | None = Field(None, description="Generator to use (see GET /api/info); default RAG_LLM.")
+
+
+class EvalRequest(BaseModel):
+    evalset: str | None = Field(None, description="A set of GET /api/evalsets (with its own corpus, if any).")
+    items: list[EvalItem] | None = Field(
+        None, max_length=5000, description="Or the questions themselves, evaluated against the current index."
+    )
+    k: int | None = Field(None, ge=1, le=50, description="Passages per question (default RAG_TOP_K).")
+    limit: int | None = Field(None, ge=1, description="Only the first N questions.")
+    compare: bool = Field(False, description="Also run dense-only, BM25-only and the naive baseline.")
+
+
+class EvalSets(BaseModel):
+    evalsets: list[str]
 
 
 class Error(BaseModel):

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
         8, ge=0, le=1000, description="Questions that may wait for the generator; more get 503 with Retry-After."
     )
     examples: int = Field(3, ge=0, le=10, description="Example questions the web UI offers (0: none).")
+    evals_dir: Path = Field(Path("evals"), description="Folder of eval sets the web UI and API can run.")
 
     # Limits and logs
     max_question_chars: int = Field(2000, ge=1, description="Longest accepted question.")

@@ -47,3 +47,7 @@ class FileTooLarge(RagError):
 
 class UnreadableDocument(RagError):
     """Binary, empty or undecodable content: nothing to index."""
+
+
+class Conflict(RagError):
+    """The request clashes with work in progress (e.g. an evaluation is already running)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -74,3 +74,18 @@ class DocumentInfo(BaseModel):
     source: str
     chunks: int
     file_hash: str
+
+
+class EvalJob(BaseModel):
+    """An evaluation run started from the API or UI; ``results`` are filled in when it is done."""
+
+    id: str
+    evalset: str
+    status: Literal["running", "done", "failed"] = "running"
+    done: int = Field(0, description="Questions answered so far (over all configurations).")
+    total: int = 0
+    stage: str = ""
+    error: str | None = None
+    seconds: float | None = None
+    results: list[dict[str, Any]] | None = Field(None, description="Per configuration: name and metrics.")
+    table: list[dict[str, Any]] | None = Field(None, description="One row per metric, a column per configuration.")

@@ -22,16 +22,19 @@ from rag.answer import QAEngine, validate_question
 from rag.config import Settings
 from rag.errors import (
     Busy,
+    Conflict,
     FileTooLarge,
+    InvalidQuestion,
     InvalidUpload,
     NotFound,
     UnreadableDocument,
     UnsupportedFile,
 )
+from rag.evalset import EvalItem
 from rag.factory import build_generator, build_ingestor, build_retriever, build_store
 from rag.ingest import source_path
 from rag.loaders import SUPPORTED, Unreadable, load_text
-from rag.schema import Answer, Chunk, DocumentInfo, FileResult, Turn
+from rag.schema import Answer, Chunk, DocumentInfo, EvalJob, FileResult, Turn
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +127,9 @@ class RagService:
         self.load_error: str | None = None
         self._examples: tuple[str, list[str]] = ("", [])  # (index version, questions)
         self._refreshing = threading.Lock()
+        self._jobs: dict[str, EvalJob] = {}
+        self._reports: dict[str, Any] = {}  # job id -> rag.evaluate.EvalReport
+        self._jobs_lock = threading.Lock()
 
     # --- generators and readiness ---
     def generators(self) -> list[str]:
@@ -321,6 +327,82 @@ class RagService:
             if corpus in path.parents:
                 path.unlink(missing_ok=True)
         return result
+
+    # --- evaluation ---
+    def evalsets(self) -> list[str]:
+        """Eval sets in RAG_EVALS_DIR: JSONL files, and folders with an ``evalset.toml`` manifest."""
+        folder = self.settings.evals_dir
+        if not folder.is_dir():
+            return []
+        return sorted(
+            p.name for p in folder.iterdir() if (p.suffix == ".jsonl" and p.is_file()) or (p / "evalset.toml").is_file()
+        )
+
+    def start_eval(
+        self,
+        evalset: str | None = None,
+        items: list[EvalItem] | None = None,
+        k: int | None = None,
+        limit: int | None = None,
+        compare: bool = False,
+    ) -> EvalJob:
+        """Start an evaluation in the background (one at a time): a named set of RAG_EVALS_DIR, or
+        ``items`` given inline (evaluated against the current index). Poll it with ``eval_job``."""
+        if (evalset is None) == (items is None):
+            raise InvalidQuestion("give either an eval set name or inline items, not both")
+        if evalset is not None and evalset not in self.evalsets():
+            raise NotFound(f"no eval set '{evalset}' in {self.settings.evals_dir}; available: {self.evalsets()}")
+        if items is not None and not items:
+            raise InvalidQuestion("the inline eval set has no items")
+        with self._jobs_lock:
+            running = next((j for j in self._jobs.values() if j.status == "running"), None)
+            if running is not None:
+                raise Conflict(f"evaluation {running.id} is still running ({running.done}/{running.total})")
+            job = EvalJob(id=uuid.uuid4().hex[:12], evalset=evalset or "inline")
+            self._jobs[job.id] = job
+        out = self.settings.data_dir / "evals" / job.id
+        if items is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            path = out / "questions.jsonl"
+            path.write_text("".join(item.model_dump_json() + "\n" for item in items), encoding="utf-8")
+        else:
+            path = self.settings.evals_dir / evalset  # type: ignore[operator]
+        args = (job, path, out, k, limit, compare)
+        threading.Thread(target=self._run_eval, args=args, name=f"eval-{job.id}", daemon=True).start()
+        return job
+
+    def eval_job(self, job_id: str) -> EvalJob:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"no evaluation with id '{job_id}'")
+        return job
+
+    def eval_report(self, job_id: str) -> Any:
+        """The full ``EvalReport`` of a finished job (records included)."""
+        job = self.eval_job(job_id)
+        if job.status != "done":
+            raise Conflict(f"evaluation {job_id} is {job.status}, no report")
+        return self._reports[job_id]
+
+    def _run_eval(self, job: EvalJob, path: Path, out: Path, k: int | None, limit: int | None, compare: bool) -> None:
+        from rag.evaluate import run_evaluation
+        from rag.reports import metrics_table
+
+        def progress(done: int, total: int, stage: str) -> None:
+            job.done, job.total, job.stage = done, total, stage
+
+        t0 = time.perf_counter()
+        try:
+            report = run_evaluation(self.settings, path, k=k, limit=limit, compare=compare, out=out, progress=progress)
+            self._reports[job.id] = report
+            job.results = [{"name": r.name, "metrics": r.metrics.flat()} for r in report.results]
+            job.table = metrics_table(report)
+            job.status = "done"
+        except Exception as exc:  # the job reports it; the server goes on
+            log.exception("evaluation %s failed", job.id)
+            job.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            job.status = "failed"
+        job.seconds = round(time.perf_counter() - t0, 1)
 
 
 def check_filename(filename: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import gradio as gr
 
 from rag.errors import RagError
 from rag.loaders import SUPPORTED
+from rag.reports import render_chart_svg, timing_line
 from rag.schema import Answer, Citation, Turn
 from rag.service import RagService
 
@@ -134,6 +136,31 @@ def build_ui(service: RagService) -> gr.Blocks:
             message = f"Not deleted: {exc}"
         return message, document_rows(), document_choices()
 
+    def run_eval(
+        name: str | None,
+        k: float | None,
+        limit: float | None,
+        compare: bool,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[Any, ...]:
+        if not name:
+            raise gr.Error(f"No eval set: put a JSONL eval set into {settings.evals_dir}/ (see evals/README.md).")
+        try:
+            job = service.start_eval(name, None, int(k) if k else None, int(limit) if limit else None, compare)
+        except RagError as exc:
+            raise gr.Error(str(exc)) from None
+        while job.status == "running":
+            progress((job.done, max(job.total, 1)), desc=job.stage or "starting", unit="questions")
+            time.sleep(0.5)
+        if job.status == "failed":
+            raise gr.Error(f"The evaluation failed: {job.error}")
+        report = service.eval_report(job.id)
+        rows = job.table or []
+        headers = list(rows[0]) if rows else []
+        table = {"headers": headers, "data": [[row[h] for h in headers] for row in rows]}
+        summary = f"**{name}**: {report.config.questions} questions, {timing_line(report)}"
+        return summary, render_chart_svg(report), table
+
     def on_load() -> tuple[Any, ...]:
         examples = [{"text": q} for q in service.examples()]
         return gr.Chatbot(examples=examples or None), document_rows(), document_choices()
@@ -171,6 +198,21 @@ def build_ui(service: RagService) -> gr.Blocks:
                     1, 20, value=settings.top_k, step=1, label="Passages to retrieve (top-k)", elem_id="top-k"
                 )
                 llm = gr.Dropdown(service.generators(), value=settings.llm, label="Generator", elem_id="generator")
+        with gr.Tab("Evaluation"):
+            gr.Markdown(
+                "Run an eval set from the evals folder through the same chain (see evals/README.md for the "
+                "format and the metrics). Every configuration is measured in the same run."
+            )
+            sets = service.evalsets()
+            with gr.Row():
+                evalset = gr.Dropdown(sets, value=sets[0] if sets else None, label="Eval set", elem_id="evalset")
+                eval_k = gr.Number(settings.top_k, precision=0, minimum=1, maximum=50, label="top-k")
+                eval_limit = gr.Number(None, precision=0, minimum=1, label="First N questions (empty: all)")
+                compare = gr.Checkbox(label="Compare: dense-only, BM25-only, naive baseline", elem_id="compare")
+            run = gr.Button("Run evaluation", variant="primary", elem_id="run-eval")
+            eval_summary = gr.Markdown(elem_id="eval-summary")
+            chart = gr.HTML(elem_id="eval-chart")
+            metrics = gr.Dataframe(interactive=False, elem_id="eval-table", wrap=True)
         with gr.Tab("Documents"):
             files = gr.File(
                 label="Add documents",
@@ -192,5 +234,6 @@ def build_ui(service: RagService) -> gr.Blocks:
         clear.click(lambda: ([], "", ""), None, [chatbot, sources, question])
         files.upload(upload, files, [status, table, chosen, files])
         remove.click(delete, chosen, [status, table, chosen])
+        run.click(run_eval, [evalset, eval_k, eval_limit, compare], [eval_summary, chart, metrics])
         demo.load(on_load, None, [chatbot, table, chosen])
     return demo
