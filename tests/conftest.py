@@ -59,6 +59,7 @@ def store(settings: Settings) -> Store:
 def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One real ``rag serve`` with the bundled local LLM, shared by the API and browser tests."""
     with serve(
-        tmp_path_factory.mktemp("llm-server"), {"RAG_LLM": "local", "RAG_MAX_QUEUE": "4", "RAG_EXAMPLES": "1"}
+        tmp_path_factory.mktemp("llm-server"),
+        {"RAG_LLM": "local", "RAG_MAX_QUEUE": "4", "RAG_EXAMPLES": "1", "RAG_EVALS_DIR": str(ROOT / "evals")},
     ) as server:
         yield server

@@ -5,13 +5,16 @@ Answers with the local LLM are tested in test_api_llm.py; this file covers every
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.server import ARTICLE, Server, serve
+from tests.server import ARTICLE, ROOT, Server, serve
+
+EVALS = ROOT / "evals"
 
 KEY = "test-key-123"
 MAHER = "Where did Maher al-Assad flee to?"
@@ -19,7 +22,7 @@ MAHER = "Where did Maher al-Assad flee to?"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    env = {"RAG_LLM": "extractive", "RAG_API_KEY": KEY, "RAG_MAX_FILE_MB": "0.05"}
+    env = {"RAG_LLM": "extractive", "RAG_API_KEY": KEY, "RAG_MAX_FILE_MB": "0.05", "RAG_EVALS_DIR": str(EVALS)}
     with serve(tmp_path_factory.mktemp("api"), env) as s:
         yield s
 
@@ -157,6 +160,57 @@ def test_bad_uploads_are_4xx_and_leave_nothing(
 
 def test_upload_without_file_is_4xx(client: httpx.Client) -> None:
     assert client.post("/api/documents").status_code == 422
+
+
+def wait_for(client: httpx.Client, job_id: str, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while (job := client.get(f"/api/eval/{job_id}").json())["status"] == "running":
+        assert time.monotonic() < deadline, job
+        time.sleep(0.5)
+    return job
+
+
+def test_evaluation_jobs(client: httpx.Client) -> None:
+    assert "seed.jsonl" in client.get("/api/evalsets").json()["evalsets"]
+    started = client.post("/api/eval", json={"evalset": "seed.jsonl", "limit": 12})
+    assert started.status_code == 202 and started.json()["status"] == "running"
+    # one evaluation at a time
+    second = client.post("/api/eval", json={"evalset": "seed.jsonl", "limit": 1})
+    assert second.status_code == 409 and "still running" in second.json()["detail"]
+    job = wait_for(client, started.json()["id"])
+    assert job["status"] == "done" and job["done"] == job["total"] == 12
+    (hybrid,) = job["results"]
+    assert hybrid["name"] == "hybrid" and hybrid["metrics"]["questions"] == 12
+    assert 0.0 <= hybrid["metrics"]["accuracy"] <= 1.0 and hybrid["metrics"]["hit@4"] > 0.5
+    assert any(row["metric"] == "accuracy" for row in job["table"])
+    report = client.get(f"/api/eval/{job['id']}/report")
+    assert report.status_code == 200 and "<svg" in report.text and "accuracy" in report.text
+
+    inline = [
+        {"id": "q1", "question": MAHER, "answers": ["Iraq"], "evidence": ["also fled to Iraq"]},
+        {"id": "q2", "question": "Who won the 2022 World Cup?", "answers": []},
+    ]
+    job = wait_for(client, client.post("/api/eval", json={"items": inline}).json()["id"])
+    metrics = job["results"][0]["metrics"]
+    assert job["status"] == "done" and metrics["answerable"] == 1 and metrics["unanswerable"] == 1
+    assert metrics["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "message"),
+    [
+        ({"evalset": "nope.jsonl"}, 404, "no eval set"),
+        ({"evalset": "../../etc/passwd"}, 404, "no eval set"),
+        ({}, 422, "either an eval set name or inline items"),
+        ({"items": []}, 422, "no items"),
+        ({"items": [{"id": "x"}]}, 422, "Field required"),
+        ({"evalset": "seed.jsonl", "k": 0}, 422, "greater than or equal to 1"),
+    ],
+)
+def test_bad_eval_requests(client: httpx.Client, payload: dict, status: int, message: str) -> None:
+    r = client.post("/api/eval", json=payload)
+    assert r.status_code == status and message in r.text, r.text
+    assert client.get("/api/eval/nope").status_code == 404
 
 
 def test_empty_index_is_a_clear_409(client: httpx.Client, server: Server) -> None:

@@ -91,6 +91,17 @@ def test_settings_switch_generator_and_top_k(page: Page) -> None:
     )
 
 
+def test_evaluation_tab_runs_a_set_and_shows_table_and_chart(page: Page, tmp_path: Path) -> None:
+    page.get_by_role("tab", name="Evaluation").click()
+    expect(page.locator("#evalset")).to_contain_text("seed.jsonl")
+    page.get_by_label("First N questions (empty: all)").fill("2")
+    page.locator("#run-eval").click()
+    expect(page.locator("#eval-table")).to_contain_text("accuracy", timeout=300_000)
+    expect(page.locator("#eval-summary")).to_contain_text("seed.jsonl: 2 questions")
+    expect(page.locator("#eval-chart svg")).to_be_visible()
+    page.screenshot(path=tmp_path / "ui-eval.png", full_page=True)
+
+
 def test_upload_list_and_delete_a_document(page: Page, llm_server: Server, tmp_path: Path) -> None:
     doc = tmp_path / "lighthouse.txt"
     doc.write_text("The lighthouse of Port Ellery was painted green in 1911 by the harbour master, Ada Quill.\n")
