@@ -93,7 +93,7 @@ def test_settings_switch_generator_and_top_k(page: Page) -> None:
 
 def test_evaluation_tab_runs_a_set_and_shows_table_and_chart(page: Page, tmp_path: Path) -> None:
     page.get_by_role("tab", name="Evaluation").click()
-    expect(page.locator("#evalset")).to_contain_text("seed.jsonl")
+    expect(page.locator("#evalset input")).to_have_value("seed.jsonl")
     page.get_by_label("First N questions (empty: all)").fill("2")
     page.locator("#run-eval").click()
     expect(page.locator("#eval-table")).to_contain_text("accuracy", timeout=300_000)
