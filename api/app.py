@@ -217,6 +217,7 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
     app.include_router(openai_router)
     app.include_router(probes)
     _install_errors(app)
+    _install_body_limit(app, settings)
     key = settings.api_key.get_secret_value() if settings.api_key else None
     if key:
         _install_auth(app, key)
@@ -274,6 +275,24 @@ def _install_errors(app: FastAPI) -> None:
 def jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # Drop the raw input and context (may hold bytes or huge strings) from the echo.
     return [{k: v for k, v in e.items() if k in {"loc", "msg", "type"}} for e in exc.errors()]
+
+
+JSON_BODY_LIMIT = 10 * 1024 * 1024  # a question, a history or an inline eval set: far below this
+
+
+def _install_body_limit(app: FastAPI, settings: Settings) -> None:
+    """Refuse oversize bodies from their Content-Length, before anything is read into memory."""
+    upload_limit = int(settings.max_file_mb * 1024 * 1024) + 64 * 1024  # the file plus multipart framing
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        path = request.url.path
+        if path.startswith(("/api/", "/v1/")):
+            limit = upload_limit if path == "/api/documents" else JSON_BODY_LIMIT
+            length = request.headers.get("content-length", "")
+            if length.isdigit() and int(length) > limit:
+                return _error_response(request, 413, f"the request body is over {limit // 1024} KiB")
+        return await call_next(request)
 
 
 def _install_auth(app: FastAPI, key: str) -> None:

@@ -79,6 +79,15 @@ def test_bad_questions_are_4xx_with_a_message(client: httpx.Client, payload: dic
     assert message in r.text
 
 
+def test_huge_bodies_are_refused_before_reading(client: httpx.Client) -> None:
+    r = client.post(
+        "/api/ask", content=b"{" + b" " * (11 * 1024 * 1024) + b"}", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413 and "over" in r.json()["detail"]
+    r = client.post("/api/documents", files={"file": ("big.txt", b"a " * 200_000, "text/plain")})
+    assert r.status_code == 413
+
+
 def test_malformed_json_body_is_4xx(client: httpx.Client) -> None:
     r = client.post("/api/ask", content=b"\xff{not json", headers={"content-type": "application/json"})
     assert 400 <= r.status_code < 500
