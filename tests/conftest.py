@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -15,11 +20,53 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 from rag.config import Settings
 from rag.embeddings import Embedder, get_embedder
 from rag.store import Store
-from tests.server import Server, serve
+from tests.server import Server, free_port, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 ARTICLE = CORPUS / "syria-assad-fall.txt"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules that set ``BACKENDS = ("embedded", "server")`` run each test on both Chroma modes."""
+    backends = getattr(metafunc.module, "BACKENDS", None)
+    if backends and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", backends)
+
+
+@pytest.fixture()
+def backend() -> str:
+    return "embedded"
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Chroma server (``chroma run``, from the chromadb package) on a free loopback port."""
+    folder = tmp_path_factory.mktemp("chroma-server")
+    port = free_port()
+    log = (folder / "chroma.log").open("w")
+    chroma = Path(sys.executable).with_name("chroma")
+    proc = subprocess.Popen(
+        [str(chroma), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (folder / "chroma.log").read_text()
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the Chroma server did not start"
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,12 +88,16 @@ def corpus(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def settings(tmp_path: Path, corpus: Path) -> Settings:
+def settings(tmp_path: Path, corpus: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
+    server = {}
+    if backend == "server":  # one server for the session: each test gets a collection of its own
+        server = {"chroma_url": request.getfixturevalue("chroma_server"), "collection": f"t-{uuid.uuid4().hex[:12]}"}
     return Settings(
         corpus_dir=corpus,
         data_dir=tmp_path / "index",
         llm="extractive",
         _env_file=None,  # type: ignore[call-arg]
+        **server,
     )
 
 

@@ -20,9 +20,12 @@ KEY = "test-key-123"
 MAHER = "Where did Maher al-Assad flee to?"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=["embedded", "server"])
+def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """Every test here runs against a server on the embedded store, then on a real Chroma server."""
     env = {"RAG_LLM": "extractive", "RAG_API_KEY": KEY, "RAG_MAX_FILE_MB": "0.05", "RAG_EVALS_DIR": str(EVALS)}
+    if request.param == "server":
+        env |= {"RAG_CHROMA_URL": request.getfixturevalue("chroma_server"), "RAG_COLLECTION": "api-tests"}
     with serve(tmp_path_factory.mktemp("api"), env) as s:
         yield s
 

@@ -8,6 +8,9 @@ from rag.ingest import Ingestor
 from rag.store import Store
 from tests.test_loaders import minimal_pdf
 
+# Every test here runs on the embedded store and on a real Chroma server (RAG_CHROMA_URL).
+BACKENDS = ("embedded", "server")
+
 
 def run(settings: Settings, embedder: Embedder, *paths: Path):  # type: ignore[no-untyped-def]
     return Ingestor(settings, Store(settings), embedder).run(list(paths) or [settings.corpus_dir], progress=False)

@@ -4,6 +4,9 @@ from rag.ingest import Ingestor
 from rag.retrieve import HybridRetriever
 from rag.store import Store
 
+# Every test here runs on the embedded store and on a real Chroma server (RAG_CHROMA_URL).
+BACKENDS = ("embedded", "server")
+
 
 def indexed(settings: Settings, embedder: Embedder) -> Store:
     store = Store(settings)
