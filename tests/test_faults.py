@@ -18,7 +18,10 @@ from rag.service import RagService
 from rag.store import Store
 from tests.server import ARTICLE, serve
 
-WORDS = "amber basalt cedar delta ember fjord granite harbor island juniper kestrel lagoon meadow".split()
+WORDS = [
+    "amber", "basalt", "cedar", "delta", "ember", "fjord", "granite", "harbor", "island", "juniper", "kestrel",
+    "lagoon", "meadow",
+]  # fmt: skip
 
 
 def synthetic_corpus(folder: Path, n: int) -> None:
