@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install run chat ingest browser test lint eval clean
+.PHONY: install run chat ingest browser test lint bench eval clean
 
 # Debian's Chromium for the browser tests (a test tool's own browser download cannot work offline).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -44,6 +44,10 @@ lint: $(STAMP)
 
 test: lint browser
 	$(BIN)/pytest
+
+# Benchmarks (minutes; run on a quiet machine): bench/results/*.json and bench/results/summary.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 eval: ingest
 	$(BIN)/rag eval evals/seed.jsonl

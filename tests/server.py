@@ -25,6 +25,7 @@ class Server:
     corpus: Path
     log: Path
     key: str | None = None
+    pid: int = 0
 
     @property
     def headers(self) -> dict[str, str]:
@@ -76,7 +77,7 @@ def serve(folder: Path, env: dict[str, str], ready_timeout: float = 240, wait_re
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = Server(f"http://127.0.0.1:{port}", corpus, log, env.get("RAG_API_KEY"))
+    server = Server(f"http://127.0.0.1:{port}", corpus, log, env.get("RAG_API_KEY"), proc.pid)
     try:
         deadline = time.monotonic() + ready_timeout
         while True:

@@ -1,0 +1,368 @@
+"""Benchmarks, run on demand: ``make bench`` or ``python -m bench.run [SECTION ...]``.
+
+Each section writes ``bench/results/<section>.json``; ``bench/results/summary.md`` is rebuilt from all of
+them after every run (the README quotes it). Sections: ingest, reingest, retrieval, answers, server.
+Everything runs on this machine's real components; nothing is timed inside the unit tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from rag.config import Settings
+from rag.embeddings import get_embedder
+from rag.factory import build_engine, build_ingestor, build_retriever, build_store
+from rag.schema import Chunk
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+SQUAD = ROOT.parent / "shared" / "datasets" / "squad2-dev-subset"
+VOCAB = [
+    "river",
+    "council",
+    "harbour",
+    "museum",
+    "railway",
+    "festival",
+    "province",
+    "archive",
+    "orchestra",
+    "glacier",
+    "treaty",
+    "vineyard",
+    "observatory",
+    "cathedral",
+    "canal",
+    "parliament",
+    "library",
+    "bridge",
+    "market",
+    "fortress",
+    "island",
+    "valley",
+    "garrison",
+    "printing",
+    "copper",
+    "textile",
+    "census",
+    "monastery",
+    "shipyard",
+    "university",
+    "telegraph",
+    "lighthouse",
+    "plantation",
+]
+
+
+def settings_for(folder: Path, **extra: Any) -> Settings:
+    return Settings(corpus_dir=folder / "corpus", data_dir=folder / "index", _env_file=None, **extra)  # type: ignore[call-arg]
+
+
+def synthetic_text(rng: random.Random, words: int) -> str:
+    sentences, out = [], []
+    for _ in range(words):
+        out.append(rng.choice(VOCAB))
+        if len(out) >= rng.randint(8, 16):
+            sentences.append(" ".join(out).capitalize() + ".")
+            out = []
+    return " ".join(sentences + ([" ".join(out).capitalize() + "."] if out else []))
+
+
+def percentile(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 1)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    t = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - t
+
+
+# --- sections ---
+def bench_ingest(tmp: Path) -> dict[str, Any]:
+    """Ingestion throughput against the embedder's raw throughput, measured in the same run."""
+    rng = random.Random(1)
+    settings = settings_for(tmp)
+    settings.corpus_dir.mkdir(parents=True)
+    for i in range(200):  # 200 files of ~1,000 words: about 2,400 chunks
+        (settings.corpus_dir / f"doc-{i:03d}.txt").write_text(synthetic_text(rng, 1000))
+    ingestor = build_ingestor(settings)
+    report, seconds = timed(lambda: ingestor.run([settings.corpus_dir], progress=False))
+    chunks = [c.text for c in build_store(settings).all_chunks()]
+    embedder = get_embedder(None)
+    embedder.embed(chunks[:64])  # warm
+    _, raw_seconds = timed(lambda: embedder.embed(chunks))
+    return {
+        "files": 200,
+        "chunks": report.chunks_added,
+        "ingest_seconds": round(seconds, 2),
+        "ingest_chunks_per_s": round(report.chunks_added / seconds, 1),
+        "raw_embed_chunks_per_s": round(len(chunks) / raw_seconds, 1),
+        "ingest_vs_raw": round((report.chunks_added / seconds) / (len(chunks) / raw_seconds), 3),
+    }
+
+
+def bench_reingest(tmp: Path) -> dict[str, Any]:
+    """An unchanged re-ingest of 1,000 files: hashing only, nothing embedded."""
+    rng = random.Random(2)
+    settings = settings_for(tmp)
+    settings.corpus_dir.mkdir(parents=True)
+    for i in range(1000):
+        (settings.corpus_dir / f"note-{i:04d}.txt").write_text(synthetic_text(rng, 120))
+    ingestor = build_ingestor(settings)
+    first, first_seconds = timed(lambda: ingestor.run([settings.corpus_dir], progress=False))
+    runs = [timed(lambda: build_ingestor(settings).run([settings.corpus_dir], progress=False)) for _ in range(3)]
+    assert all(r.chunks_added == 0 for r, _ in runs)
+    return {
+        "files": 1000,
+        "chunks": first.chunks_total,
+        "first_ingest_seconds": round(first_seconds, 2),
+        "unchanged_reingest_seconds": round(min(s for _, s in runs), 3),
+        "unchanged_reingest_seconds_runs": [round(s, 3) for _, s in runs],
+    }
+
+
+def bench_retrieval(tmp: Path, sizes: tuple[int, ...] = (1_000, 10_000, 100_000)) -> dict[str, Any]:
+    """Hybrid retrieval latency as the index grows.
+
+    The SQuAD subset's paragraphs are indexed for real; the rest of each size is synthetic filler:
+    random text for BM25 and random unit vectors for the dense index (embedding 100k real passages
+    would take half an hour here and measures the embedder, not retrieval). Queries are the subset's
+    questions, embedded for real as part of each search.
+    """
+    questions = [json.loads(line)["question"] for line in (SQUAD / "questions.jsonl").read_text().splitlines()]
+    embedder = get_embedder(None)
+    rng = random.Random(3)
+    np_rng = np.random.default_rng(3)
+    settings = settings_for(tmp, corpus_dir=SQUAD / "docs", collection="bench-retrieval")
+    build_ingestor(settings).run([settings.corpus_dir], progress=False)
+    store = build_store(settings)
+    results: dict[str, Any] = {"queries": 50, "real_chunks": store.count(), "sizes": {}}
+    for size in sizes:
+        missing = size - store.count()
+        for start in range(0, missing, 5000):
+            n = min(5000, missing - start)
+            chunks = [
+                Chunk(
+                    id=f"filler-{size}-{start + i}",
+                    source=f"filler/{(start + i) // 50}.txt",
+                    text=synthetic_text(rng, 60),
+                    start=0,
+                    end=1,
+                    content_hash="",
+                )
+                for i in range(n)
+            ]
+            vectors = np_rng.normal(size=(n, 384)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            store.add(chunks, vectors, {c.source: 50 for c in chunks}, "filler")
+        store.bump_version()
+        retriever = build_retriever(settings, store)
+        retriever.search(questions[0])  # builds the BM25 index outside the timings
+        latencies, embed = [], []
+        for q in questions[:50]:
+            _, e = timed(lambda q=q: embedder.embed_one(q))
+            _, s = timed(lambda q=q, r=retriever: r.search(q, 4))
+            embed.append(e * 1000)
+            latencies.append(s * 1000)
+        results["sizes"][str(size)] = {
+            "chunks": store.count(),
+            "p50_ms": percentile(latencies, 50),
+            "p95_ms": percentile(latencies, 95),
+            "query_embedding_p50_ms": percentile(embed, 50),
+        }
+    return results
+
+
+def bench_answers(tmp: Path, n: int = 15) -> dict[str, Any]:
+    """End-to-end answers with the local LLM on the seed corpus: retrieval, prefill (to the first token)
+    and generation, and the tokens the model reads per answer beyond the cached prompt prefix."""
+    from rag.generate import answer_prompt, format_passages
+    from rag.llm import load_local
+
+    settings = settings_for(tmp, corpus_dir=ROOT / "corpus", llm="local")
+    build_ingestor(settings).run([settings.corpus_dir], progress=False)
+    engine = build_engine(settings)
+    llama = load_local(settings).llama
+    items = [json.loads(line) for line in (ROOT / "evals" / "seed.jsonl").read_text().splitlines()][:n]
+    engine.ask(items[0]["question"])  # loads the model and the pinned prefix
+    rows = []
+    for item in items:
+        answer = engine.ask(item["question"])
+        t = answer.timings_ms
+        passages = engine.retriever.search(item["question"])
+        user = answer_prompt().format_messages(passages=format_passages(passages), question=item["question"])[-1]
+        rows.append(
+            {
+                "retrieve_ms": t["retrieve"],
+                "first_token_ms": t.get("first_token"),
+                "generate_ms": t.get("generate"),
+                "total_ms": t["total"],
+                "prompt_tokens": len(llama.tokenize(str(user.content).encode(), add_bos=False)),
+                "answer_tokens": len(llama.tokenize(answer.answer.encode(), add_bos=False)),
+                "abstained": answer.abstained,
+            }
+        )
+    generated = [r for r in rows if r["first_token_ms"] is not None]
+
+    def p(key: str, q: float, among: list[dict[str, Any]] = rows) -> float:
+        return percentile([r[key] for r in among], q)
+
+    return {
+        "questions": len(rows),
+        "generated": len(generated),
+        "threads": settings.llm_threads,
+        "total_p50_ms": p("total_ms", 50),
+        "total_p95_ms": p("total_ms", 95),
+        "retrieve_p50_ms": p("retrieve_ms", 50),
+        "first_token_p50_ms": p("first_token_ms", 50, generated),
+        "generation_p50_ms": percentile([r["generate_ms"] - r["first_token_ms"] for r in generated], 50),
+        "prompt_tokens_mean": round(statistics.mean(r["prompt_tokens"] for r in generated), 1),
+        "answer_tokens_mean": round(statistics.mean(r["answer_tokens"] for r in generated), 1),
+        "rows": rows,
+    }
+
+
+def bench_server(tmp: Path, clients: int = 10, seconds: float = 60) -> dict[str, Any]:
+    """Peak memory of a real ``rag serve`` (local LLM) before and after ``clients`` concurrent askers
+    hammer /api/ask for ``seconds``; every response must be 200 or 503 with Retry-After."""
+    import httpx
+
+    sys.path.insert(0, str(ROOT))
+    from tests.server import serve
+
+    questions = [json.loads(line)["question"] for line in (ROOT / "evals" / "seed.jsonl").read_text().splitlines()]
+    counts: dict[str, int] = {}
+    latencies: list[float] = []
+    lock = threading.Lock()
+    with serve(tmp, {"RAG_LLM": "local", "RAG_LOG_LEVEL": "WARNING"}) as server:
+        pid = server.pid
+        rss_ready = _memory(pid)
+        stop = time.monotonic() + seconds
+
+        def client(i: int) -> None:
+            with server.client(timeout=600) as c:
+                while time.monotonic() < stop:
+                    t = time.perf_counter()
+                    r = c.post("/api/ask", json={"question": questions[i % len(questions)]})
+                    ok = r.status_code == 200 or (r.status_code == 503 and "retry-after" in r.headers)
+                    with lock:
+                        key = str(r.status_code) if ok else f"bad-{r.status_code}"
+                        counts[key] = counts.get(key, 0) + 1
+                        if r.status_code == 200:
+                            latencies.append((time.perf_counter() - t) * 1000)
+                    if r.status_code == 503:
+                        time.sleep(float(r.headers.get("retry-after", "1")))
+                    i += len(questions) // clients or 1
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        rss_after = _memory(pid)
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "responses": counts,
+        "answered_p50_ms": percentile(latencies, 50) if latencies else None,
+        "rss_ready_mb": rss_ready["rss"],
+        "rss_after_mb": rss_after["rss"],
+        "peak_rss_mb": rss_after["peak"],
+    }
+
+
+def _memory(pid: int) -> dict[str, float]:
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Vm")
+    )
+    return {"rss": int(fields["VmRSS"].split()[0]) / 1024, "peak": int(fields["VmHWM"].split()[0]) / 1024}
+
+
+SECTIONS: dict[str, Callable[[Path], dict[str, Any]]] = {
+    "ingest": bench_ingest,
+    "reingest": bench_reingest,
+    "retrieval": bench_retrieval,
+    "answers": bench_answers,
+    "server": bench_server,
+}
+
+
+# --- summary ---
+def summary() -> str:
+    def load(name: str) -> dict[str, Any] | None:
+        path = RESULTS / f"{name}.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    lines = ["| benchmark | result | target |", "|---|---|---|"]
+    if r := load("ingest"):
+        lines.append(
+            f"| ingestion ({r['files']} files, {r['chunks']} chunks) | {r['ingest_chunks_per_s']} chunks/s = "
+            f"{r['ingest_vs_raw']:.0%} of the raw embedder ({r['raw_embed_chunks_per_s']}/s) | ≥ 90% |"
+        )
+    if r := load("reingest"):
+        lines.append(
+            f"| unchanged re-ingest, {r['files']} files | {r['unchanged_reingest_seconds']} s "
+            f"(first ingest {r['first_ingest_seconds']} s) | ≤ 2 s |"
+        )
+    if r := load("retrieval"):
+        for size, s in r["sizes"].items():
+            lines.append(
+                f"| hybrid retrieval at {int(size):,} chunks | p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms "
+                f"(query embedding {s['query_embedding_p50_ms']} ms of it) | p50 ≤ 50 ms at 100k |"
+            )
+    if r := load("answers"):
+        lines.append(
+            f"| answer, local LLM ({r['questions']} seed questions, {r['threads']} threads) | p50 "
+            f"{r['total_p50_ms'] / 1000:.1f} s, p95 {r['total_p95_ms'] / 1000:.1f} s; first token p50 "
+            f"{r['first_token_p50_ms'] / 1000:.1f} s; retrieval {r['retrieve_p50_ms']:.0f} ms, generation "
+            f"{r['generation_p50_ms'] / 1000:.1f} s; {r['prompt_tokens_mean']:.0f} prompt tokens read per answer "
+            f"(beyond the cached prefix), {r['answer_tokens_mean']:.0f} written | p50 ≤ 3 s, first token ≤ 1.5 s |"
+        )
+    if r := load("server"):
+        lines.append(
+            f"| server under load ({r['clients']} clients, {r['seconds']:.0f} s) | responses {r['responses']}; "
+            f"RSS {r['rss_ready_mb']:.0f} MB ready, {r['rss_after_mb']:.0f} MB after, peak {r['peak_rss_mb']:.0f} MB"
+            " | only 200 or 503 + Retry-After; memory stable |"
+        )
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return f"Measured on {machine}.\n\n" + "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sections", nargs="*", help=f"any of {', '.join(SECTIONS)} (default: all)")
+    args = parser.parse_args(argv)
+    if unknown := set(args.sections) - set(SECTIONS):
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for name in args.sections or list(SECTIONS):
+        with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+            print(f"bench {name} ...", flush=True)
+            result = {"section": name, "at": time.strftime("%Y-%m-%dT%H:%M:%S"), **SECTIONS[name](Path(tmp))}
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps({k: v for k, v in result.items() if k != "rows"}), flush=True)
+    (RESULTS / "summary.md").write_text(summary())
+    print(summary())
+
+
+if __name__ == "__main__":
+    main()
