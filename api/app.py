@@ -168,7 +168,11 @@ def eval_status(job_id: str, service: Service) -> EvalJob:
     return service.eval_job(job_id)
 
 
-@evals.get("/eval/{job_id}/report", response_class=HTMLResponse)
+@evals.get(
+    "/eval/{job_id}/report",
+    response_model=None,
+    responses={200: {"content": {"text/html": {}}, "description": "The report page."}},
+)
 def eval_report(job_id: str, service: Service) -> HTMLResponse:
     """The finished run as a self-contained HTML page: table and chart."""
     from rag.reports import render_html
