@@ -117,7 +117,8 @@ def test_twenty_concurrent_clients_get_answers_or_503(llm_server: Server) -> Non
             assert expected in body["answer"], body
             assert all(word not in body["answer"] for word in CONCURRENT.values() if word != expected), body
             assert any(expected in c["text"] for c in body["citations"]), body
-    # one generating and four waiting (RAG_MAX_QUEUE=4): the other fifteen were turned away at once
-    assert answered >= 5 and busy >= 1, (answered, busy)
+    # one generating and four waiting (RAG_MAX_QUEUE=4), the rest turned away at once; a background
+    # example question may hold one of those places
+    assert answered >= 4 and busy >= 1 and answered + busy == 20, (answered, busy)
     with llm_server.client() as c:  # and the server serves normally afterwards
         assert c.post("/api/ask", json={"question": MAHER}).status_code == 200
