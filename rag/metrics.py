@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
@@ -23,15 +24,20 @@ from rag.verify import content_words
 GROUNDED_COVERAGE = 0.8
 
 _PUNCTUATION = set(string.punctuation)
+_category = unicodedata.category
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _LEADING_MARKERS = re.compile(r"^(?:\[\d+(?:\s*[,;]\s*\d+)*\]\s*)+")
 
 
 # --- answers ---------------------------------------------------------------------------------------
 def normalize(text: str) -> str:
-    """SQuAD normalisation (lower case, no punctuation, no articles, single spaces); hyphens split words."""
-    text = text.lower().replace("-", " ")
-    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
+    """SQuAD normalisation (lower case, no punctuation, no articles, single spaces).
+
+    Beyond SQuAD's ASCII punctuation, any Unicode punctuation goes too, and dashes split words: in
+    "the Adriatic—fell" the answer "Adriatic" is a word of its own.
+    """
+    text = "".join(" " if ch == "-" or _category(ch) == "Pd" else ch for ch in text.lower())
+    text = "".join(ch for ch in text if ch not in _PUNCTUATION and not _category(ch).startswith("P"))
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 

@@ -11,6 +11,7 @@ from rag.scoring import EvalRecord, Retrieved, score, summarize
 # --- answers ---------------------------------------------------------------------------------------
 def test_normalize_is_squad_style() -> None:
     assert m.normalize("The  Fifty-Year RULE, of an era!") == "fifty year rule of era"
+    assert m.normalize("bases of the Adriatic—fell “again”") == "bases of adriatic fell again"
 
 
 @pytest.mark.parametrize(
