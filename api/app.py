@@ -6,7 +6,7 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.sse import EventSourceResponse, format_sse_event
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import ERRORS, Service
 from api.openai import router as openai_router
@@ -221,10 +222,10 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
     app.include_router(openai_router)
     app.include_router(probes)
     _install_errors(app)
-    _install_body_limit(app, settings)
     key = settings.api_key.get_secret_value() if settings.api_key else None
+    app.add_middleware(Guard, key=key, upload_limit=int(settings.max_file_mb * 1024 * 1024) + 64 * 1024)
     if key:
-        _install_auth(app, key)
+        _document_key(app)
 
     if ui:
         import gradio as gr
@@ -284,36 +285,44 @@ def jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 JSON_BODY_LIMIT = 10 * 1024 * 1024  # a question, a history or an inline eval set: far below this
 
 
-def _install_body_limit(app: FastAPI, settings: Settings) -> None:
-    """Refuse oversize bodies from their Content-Length, before anything is read into memory."""
-    upload_limit = int(settings.max_file_mb * 1024 * 1024) + 64 * 1024  # the file plus multipart framing
+class Guard:
+    """API key and body size checks as a plain ASGI middleware: it only looks at the headers, and
+    (unlike ``@app.middleware``) leaves streaming responses and client disconnects alone."""
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    def __init__(self, app: ASGIApp, key: str | None, upload_limit: int) -> None:
+        self.app = app
+        self.key = key
+        self.upload_limit = upload_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = self.check(Request(scope))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def check(self, request: Request) -> JSONResponse | None:
         path = request.url.path
+        if self.key and path not in OPEN_PATHS and not (path == "/ui" or path.startswith("/ui/")):
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.key.encode()):
+                return _error_response(
+                    request,
+                    401,
+                    "missing or wrong API key: send 'Authorization: Bearer <RAG_API_KEY>'",
+                    {"WWW-Authenticate": "Bearer"},
+                )  # the UI (/ui) has its own login
         if path.startswith(("/api/", "/v1/")):
-            limit = upload_limit if path == "/api/documents" else JSON_BODY_LIMIT
+            limit = self.upload_limit if path == "/api/documents" else JSON_BODY_LIMIT
             length = request.headers.get("content-length", "")
-            if length.isdigit() and int(length) > limit:
+            if length.isdigit() and int(length) > limit:  # refused before anything is read
                 return _error_response(request, 413, f"the request body is over {limit // 1024} KiB")
-        return await call_next(request)
+        return None
 
 
-def _install_auth(app: FastAPI, key: str) -> None:
-    @app.middleware("http")
-    async def require_key(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        path = request.url.path
-        if path in OPEN_PATHS or path == "/ui" or path.startswith("/ui/"):  # the UI has its own login
-            return await call_next(request)
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
-            return _error_response(
-                request,
-                401,
-                "missing or wrong API key: send 'Authorization: Bearer <RAG_API_KEY>'",
-                {"WWW-Authenticate": "Bearer"},
-            )
-        return await call_next(request)
+def _document_key(app: FastAPI) -> None:
+    """Declare the bearer key in the OpenAPI schema (what /docs and clients read)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
