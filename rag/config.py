@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     max_queue: int = Field(
         8, ge=0, le=1000, description="Questions that may wait for the generator; more get 503 with Retry-After."
     )
+    answer_cache: int = Field(
+        256, ge=0, le=100_000, description="Answers kept for repeated identical questions (0: none)."
+    )
     examples: int = Field(3, ge=0, le=10, description="Example questions the web UI offers (0: none).")
     evals_dir: Path = Field(Path("evals"), description="Folder of eval sets the web UI and API can run.")
 

@@ -48,6 +48,7 @@ class Answer(BaseModel):
     question: str = ""
     standalone_question: str = Field("", description="The question as searched, after follow-up rewriting.")
     timings_ms: dict[str, float] = {}
+    cached: bool = Field(False, description="Served from the answer cache: the same question over the same index.")
 
 
 class FileResult(BaseModel):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer import QAEngine, validate_question
+from rag.cache import AnswerCache
 from rag.config import Settings
 from rag.errors import (
     Busy,
@@ -95,21 +96,25 @@ class Gate:
 
 
 class AnswerStream:
-    """Tokens then the final ``Answer``, holding a queue ticket until exhausted or closed."""
+    """Tokens then the final ``Answer``, holding a queue ticket (if any) until exhausted or closed."""
 
-    def __init__(self, ticket: Ticket, events: Iterator[str | Answer]) -> None:
+    def __init__(self, ticket: Ticket | None, events: Iterator[str | Answer]) -> None:
         self._ticket = ticket
         self._events = events
 
     def __iter__(self) -> Iterator[str | Answer]:
         try:
-            with self._ticket:
+            if self._ticket is None:
                 yield from self._events
+            else:
+                with self._ticket:
+                    yield from self._events
         finally:
             self.close()
 
     def close(self) -> None:
-        self._ticket.release()
+        if self._ticket is not None:
+            self._ticket.release()
         close = getattr(self._events, "close", None)
         if close is not None:
             close()
@@ -120,6 +125,7 @@ class RagService:
         self.settings = settings
         self.store = build_store(settings)
         self.gate = Gate(settings.max_queue)
+        self.cache = AnswerCache(settings.answer_cache)
         self._engines: dict[str, QAEngine] = {}
         self._retriever: Any = None
         self._build_lock = threading.Lock()
@@ -203,11 +209,23 @@ class RagService:
     ) -> AnswerStream:
         """Checks the question and takes a place in the queue now (so errors and 503 come before any
         output); generation starts when the returned stream is iterated."""
-        validate_question(question, self.settings)
+        question = validate_question(question, self.settings)
         self.store.require_index()
         engine = self.engine(llm)
+        history = history or []
+        key = AnswerCache.key(
+            self.store.version(), llm or self.settings.llm, k or self.settings.top_k, question, history
+        )
+        if (known := self.cache.get(key)) is not None:
+            return AnswerStream(None, iter([known.answer, known]))  # no generation: no place in the queue
         ticket = self.gate.admit()
-        return AnswerStream(ticket, engine.stream(question, history, k))
+        return AnswerStream(ticket, self._remember(key, engine.stream(question, history, k)))
+
+    def _remember(self, key: tuple[str, ...], events: Iterator[str | Answer]) -> Iterator[str | Answer]:
+        for event in events:
+            if isinstance(event, Answer):
+                self.cache.put(key, event)
+            yield event
 
     # --- example questions ---
     def examples(self) -> list[str]:

@@ -44,10 +44,24 @@ _HOW_MUCH = re.compile(r"\bhow (?:many|much)\b", re.I)
 
 
 def _stem(word: str) -> str:
+    """A light suffix stripper: "serve", "serves" and "served" all become "serv"."""
     for suffix in ("ing", "ed", "es", "s", "ly"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
+
+
+# Words that frame an answer in the terms of its question ("When did it take place?" - "It took place
+# in 1560") and state no fact of their own; counted as new words, they made right answers look
+# unsupported (measured on the SQuAD 2.0 subset, see README "Evaluation").
+_FRAME = {
+    _stem(w)
+    for w in (
+        *("call", "called", "calls", "named", "known", "take", "takes", "took", "taken"),
+        *("place", "happen", "happened", "occur", "occurred"),
+    )
+}
 
 
 def content_words(text: str) -> set[str]:
@@ -60,7 +74,7 @@ def support(answer: str, question: str, evidence: list[str]) -> float:
     A low value means the answer brings in facts the cited passages do not contain, for example from the
     model's memory. An answer that only repeats the question's words says nothing and scores 0.
     """
-    novel = content_words(answer) - content_words(question)
+    novel = content_words(answer) - content_words(question) - _FRAME
     if not novel:
         return 0.0
     found = content_words(" ".join(evidence))

@@ -55,3 +55,11 @@ def test_support_flags_facts_absent_from_the_evidence() -> None:
         == 1.0
     )
     assert support("Al-Assad [1].", q, evidence) == 0.0  # nothing new beyond the question
+
+
+def test_support_ignores_words_that_only_frame_the_answer_in_the_questions_terms() -> None:
+    evidence = ["The treaty was signed in Paris in 1560 by both kings."]
+    assert support("It took place in Paris [1].", "Where did the signing take place?", evidence) == 1.0
+    assert support("It was called the Paris treaty [1].", "What was it named?", evidence) == 1.0
+    # framing words do not hide a fact the evidence lacks
+    assert support("It took place in London [1].", "Where did the signing take place?", evidence) == 0.0

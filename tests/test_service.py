@@ -9,8 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rag.cache import AnswerCache
 from rag.config import Settings
 from rag.errors import Busy, InvalidQuestion
+from rag.factory import build_ingestor
+from rag.schema import Answer, Turn
 from rag.service import AnswerStream, Gate, RagService
 from tests.server import serve
 
@@ -89,3 +92,37 @@ def test_a_model_that_fails_to_load_is_reported_and_other_generators_still_work(
             timeout=120,
         )  # fmt: skip
         assert fallback.status_code == 200 and "Iraq" in fallback.json()["answer"]
+
+
+def test_repeated_question_is_served_from_the_cache_until_the_index_changes(settings: Settings) -> None:
+    build_ingestor(settings).run([settings.corpus_dir], progress=False)
+    service = RagService(settings.model_copy(update={"max_queue": 0}))
+    question = "Where did Maher al-Assad flee to?"
+    first = service.ask(question)
+    assert not first.cached and "Iraq" in first.answer and first.citations
+
+    busy = service.gate.admit()  # the only place in the queue is taken: a cache hit must not need one
+    again = service.ask(f"  {question} ")
+    busy.release()
+    assert again.cached and again.answer == first.answer and again.citations == first.citations
+    assert not service.ask(question, k=2).cached  # another k is another question
+    assert not service.ask(question, history=[Turn(role="user", content="Hello")]).cached
+
+    service.add_document("note.txt", b"Maher al-Assad later moved to Moscow, the capital of Russia.")
+    after = service.ask(question)
+    assert not after.cached  # the index changed: the stored answer may be stale
+
+
+def test_answer_cache_keeps_the_most_recent_and_can_be_turned_off() -> None:
+    cache = AnswerCache(size=2)
+    keys = [AnswerCache.key("v1", "local", 4, f"q{i}", []) for i in range(3)]
+    for i, key in enumerate(keys):
+        cache.put(key, Answer(answer=f"a{i}"))
+    assert cache.get(keys[0]) is None and len(cache) == 2
+    hit = cache.get(keys[2])
+    assert hit is not None and hit.cached and hit.answer == "a2" and cache.hits == 1
+    assert cache.get(AnswerCache.key("v2", "local", 4, "q2", [])) is None  # another index version
+
+    off = AnswerCache(size=0)
+    off.put(keys[0], Answer(answer="a0"))
+    assert off.get(keys[0]) is None
