@@ -15,7 +15,6 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -240,61 +239,16 @@ def bench_answers(tmp: Path, n: int = 15) -> dict[str, Any]:
     }
 
 
-def bench_server(tmp: Path, clients: int = 10, seconds: float = 60) -> dict[str, Any]:
-    """Peak memory of a real ``rag serve`` (local LLM) before and after ``clients`` concurrent askers
-    hammer /api/ask for ``seconds``; every response must be 200 or 503 with Retry-After."""
-    import httpx
-
+def bench_server(tmp: Path, clients: int = 50, seconds: float = 60) -> dict[str, Any]:
+    """A real ``rag serve`` (local LLM) under ``clients`` concurrent askers for ``seconds``: responses,
+    latency of the answered ones and the server's memory (the same load as tests/test_load.py)."""
     sys.path.insert(0, str(ROOT))
+    from tests.load import hammer
     from tests.server import serve
 
     questions = [json.loads(line)["question"] for line in (ROOT / "evals" / "seed.jsonl").read_text().splitlines()]
-    counts: dict[str, int] = {}
-    latencies: list[float] = []
-    lock = threading.Lock()
     with serve(tmp, {"RAG_LLM": "local", "RAG_LOG_LEVEL": "WARNING"}) as server:
-        pid = server.pid
-        rss_ready = _memory(pid)
-        stop = time.monotonic() + seconds
-
-        def client(i: int) -> None:
-            with server.client(timeout=600) as c:
-                while time.monotonic() < stop:
-                    t = time.perf_counter()
-                    r = c.post("/api/ask", json={"question": questions[i % len(questions)]})
-                    ok = r.status_code == 200 or (r.status_code == 503 and "retry-after" in r.headers)
-                    with lock:
-                        key = str(r.status_code) if ok else f"bad-{r.status_code}"
-                        counts[key] = counts.get(key, 0) + 1
-                        if r.status_code == 200:
-                            latencies.append((time.perf_counter() - t) * 1000)
-                    if r.status_code == 503:
-                        time.sleep(float(r.headers.get("retry-after", "1")))
-                    i += len(questions) // clients or 1
-
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        rss_after = _memory(pid)
-        assert httpx.get(f"{server.url}/healthz").status_code == 200
-    return {
-        "clients": clients,
-        "seconds": seconds,
-        "responses": counts,
-        "answered_p50_ms": percentile(latencies, 50) if latencies else None,
-        "rss_ready_mb": rss_ready["rss"],
-        "rss_after_mb": rss_after["rss"],
-        "peak_rss_mb": rss_after["peak"],
-    }
-
-
-def _memory(pid: int) -> dict[str, float]:
-    fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Vm")
-    )
-    return {"rss": int(fields["VmRSS"].split()[0]) / 1024, "peak": int(fields["VmHWM"].split()[0]) / 1024}
+        return hammer(server, questions, clients, seconds).figures()
 
 
 SECTIONS: dict[str, Callable[[Path], dict[str, Any]]] = {
@@ -340,7 +294,8 @@ def summary() -> str:
     if r := load("server"):
         lines.append(
             f"| server under load ({r['clients']} clients, {r['seconds']:.0f} s) | responses {r['responses']}; "
-            f"RSS {r['rss_ready_mb']:.0f} MB ready, {r['rss_after_mb']:.0f} MB after, peak {r['peak_rss_mb']:.0f} MB"
+            f"answered p50 {r['answered_p50_ms'] / 1000:.1f} s ({r['cached']} from the answer cache); RSS "
+            f"{r['rss_ready_mb']} MB ready, at most {r['rss_max_mb']} MB under load, {r['rss_end_mb']} MB at the end"
             " | only 200 or 503 + Retry-After; memory stable |"
         )
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"

@@ -69,11 +69,6 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # Also to be listed in pyproject.toml; registered here so `-m eval` works either way.
-    config.addinivalue_line("markers", "eval: runs an evaluation set end to end (select with -m eval)")
-
-
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     return get_embedder(None)
