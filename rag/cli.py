@@ -205,6 +205,10 @@ def eval_(
     compare: Annotated[
         bool, typer.Option("--compare", help="Also run dense-only, BM25-only and the naive baseline chain.")
     ] = False,
+    baseline: Annotated[
+        list[str] | None,
+        typer.Option(help="Compare with this baseline only: dense, bm25 or naive (repeatable)."),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Folder for the report files (default: RAG_DATA_DIR/eval/<set>-<time>).")
     ] = None,
@@ -219,7 +223,9 @@ def eval_(
 
         bar = ProgressBar()
         try:
-            report = run_evaluation(settings, evalset, corpus=corpus, k=k, limit=limit, compare=compare, progress=bar)
+            report = run_evaluation(
+                settings, evalset, corpus=corpus, k=k, limit=limit, compare=compare or baseline or False, progress=bar
+            )
         finally:
             bar.close()
         files = write_reports(report, out or default_out_dir(settings, report.config.evalset))

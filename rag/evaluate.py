@@ -12,7 +12,7 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +44,7 @@ CONFIGURATIONS = {
     "bm25": "the same chain with BM25 retrieval only",
     "naive": "baseline: 1000/200-char chunks, dense top-4, plain prompt, no abstention logic, no checks",
 }
+BASELINES = ("dense", "bm25", "naive")
 
 
 class RunConfig(BaseModel):
@@ -153,18 +154,20 @@ def run_evaluation(
     corpus: Path | None = None,
     k: int | None = None,
     limit: int | None = None,
-    compare: bool = False,
+    compare: bool | Sequence[str] = False,
     out: Path | None = None,
     progress: ProgressFn | None = None,
 ) -> EvalReport:
     """Run an eval set (JSONL or manifest) and return the metrics of each configuration.
 
     ``corpus`` (or the manifest's corpus) is indexed incrementally into a collection of its own; without
-    one, the current index is evaluated. ``compare`` adds dense-only, BM25-only and the naive chain.
+    one, the current index is evaluated. ``compare`` adds dense-only, BM25-only and the naive chain
+    (``True``), or the named ones of them.
     ``out`` writes the report files there (see ``rag.reports.write_reports``).
     """
     t0 = time.perf_counter()
     started = datetime.now(UTC).isoformat(timespec="seconds")
+    baselines = _baselines(compare)
     spec = load_evalset(evalset)
     items = spec.items[:limit] if limit else spec.items
     if k:
@@ -179,7 +182,7 @@ def run_evaluation(
     store.require_index()
 
     generator = _ReusingGenerator(build_generator(settings))
-    targets = _targets(settings, generator, compare)
+    targets = _targets(settings, generator, baselines)
     total = len(items) * len(targets)
     cutoffs = tuple(sorted({*RETRIEVAL_CUTOFFS, *(t.k for t in targets)}))  # the same rows for every column
     records: list[EvalRecord] = []
@@ -214,14 +217,20 @@ def run_evaluation(
     return report
 
 
-def _targets(settings: Settings, generator: _ReusingGenerator, compare: bool) -> list[_Target]:
+def _baselines(compare: bool | Sequence[str]) -> list[str]:
+    chosen = list(BASELINES) if compare is True else list(compare or [])
+    if unknown := set(chosen) - set(BASELINES):
+        raise ValueError(f"unknown baseline {', '.join(sorted(unknown))}; choose from {', '.join(BASELINES)}")
+    return chosen
+
+
+def _targets(settings: Settings, generator: _ReusingGenerator, baselines: list[str]) -> list[_Target]:
     store = build_store(settings)
-    modes = ["hybrid", "dense", "bm25"] if compare else ["hybrid"]
     targets = []
-    for mode in modes:
+    for mode in ["hybrid", *(b for b in BASELINES if b in baselines and b != "naive")]:
         engine = QAEngine(settings, build_retriever(settings, store, mode), generator)
         targets.append(_Target(mode, engine.ask, engine.retriever.search, settings.top_k))
-    if compare:
+    if "naive" in baselines:
         naive = NaiveChain.indexed(settings, get_embedder(settings.embedding_model), settings.corpus_dir, False)
         targets.append(_Target("naive", naive.ask, naive.search, naive_top_k))
     return targets

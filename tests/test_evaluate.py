@@ -111,10 +111,12 @@ def rag_eval(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]
 
 def test_cli_eval_json_is_one_object_and_writes_the_reports(settings: Settings, corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "reports"
-    proc = rag_eval(settings, str(SEED), "--corpus", str(corpus), "--limit", "2", "--out", str(out), "--json")
+    args = ["--corpus", str(corpus), "--limit", "2", "--baseline", "naive", "--out", str(out), "--json"]
+    proc = rag_eval(settings, str(SEED), *args)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    assert summary["results"][0]["metrics"]["questions"] == 2
+    assert [r["name"] for r in summary["results"]] == ["hybrid", "naive"]
+    assert all(r["metrics"]["questions"] == 2 for r in summary["results"])
     assert set(summary["files"]) == {"json", "records", "markdown", "html", "chart"}
     assert all(Path(p).is_file() and Path(p).parent == out for p in summary["files"].values())
 
@@ -127,3 +129,5 @@ def test_cli_eval_errors_are_one_line(settings: Settings, tmp_path: Path) -> Non
     assert json.loads(proc.stdout)["error"].startswith(f"{bad}:2: not JSON")
     missing = rag_eval(settings, str(SEED), "--corpus", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "corpus folder not found" in missing.stderr
+    bogus = rag_eval(settings, str(SEED), "--baseline", "random")
+    assert bogus.returncode == 2 and "unknown baseline random" in bogus.stderr
