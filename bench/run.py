@@ -206,12 +206,13 @@ def bench_answers(tmp: Path, n: int = 15) -> dict[str, Any]:
     for item in items:
         answer = engine.ask(item["question"])
         t = answer.timings_ms
-        passages = engine.retriever.search(item["question"])
+        passages, _ = engine.context(item["question"])
         user = answer_prompt().format_messages(passages=format_passages(passages), question=item["question"])[-1]
         rows.append(
             {
                 "retrieve_ms": t["retrieve"],
-                "first_token_ms": t.get("first_token"),
+                # from the question's arrival: retrieval, then reading the prompt, then the first token
+                "first_token_ms": t["retrieve"] + t["first_token"] if "first_token" in t else None,
                 "generate_ms": t.get("generate"),
                 "total_ms": t["total"],
                 "prompt_tokens": len(llama.tokenize(str(user.content).encode(), add_bos=False)),
@@ -232,7 +233,10 @@ def bench_answers(tmp: Path, n: int = 15) -> dict[str, Any]:
         "total_p95_ms": p("total_ms", 95),
         "retrieve_p50_ms": p("retrieve_ms", 50),
         "first_token_p50_ms": p("first_token_ms", 50, generated),
-        "generation_p50_ms": percentile([r["generate_ms"] - r["first_token_ms"] for r in generated], 50),
+        "prefill_p50_ms": percentile([r["first_token_ms"] - r["retrieve_ms"] for r in generated], 50),
+        "generation_p50_ms": percentile(
+            [r["generate_ms"] - (r["first_token_ms"] - r["retrieve_ms"]) for r in generated], 50
+        ),
         "prompt_tokens_mean": round(statistics.mean(r["prompt_tokens"] for r in generated), 1),
         "answer_tokens_mean": round(statistics.mean(r["answer_tokens"] for r in generated), 1),
         "rows": rows,
@@ -287,7 +291,8 @@ def summary() -> str:
         lines.append(
             f"| answer, local LLM ({r['questions']} seed questions, {r['threads']} threads) | p50 "
             f"{r['total_p50_ms'] / 1000:.1f} s, p95 {r['total_p95_ms'] / 1000:.1f} s; first token p50 "
-            f"{r['first_token_p50_ms'] / 1000:.1f} s; retrieval {r['retrieve_p50_ms']:.0f} ms, generation "
+            f"{r['first_token_p50_ms'] / 1000:.1f} s; retrieval {r['retrieve_p50_ms']:.0f} ms, prompt reading "
+            f"{r['prefill_p50_ms'] / 1000:.1f} s, generation "
             f"{r['generation_p50_ms'] / 1000:.1f} s; {r['prompt_tokens_mean']:.0f} prompt tokens read per answer "
             f"(beyond the cached prefix), {r['answer_tokens_mean']:.0f} written | p50 ≤ 3 s, first token ≤ 1.5 s |"
         )

@@ -70,13 +70,7 @@ class QAEngine:
             timings["rewrite"] = _ms(t)
 
         t = time.perf_counter()
-        self.retriever.store.require_index()
-        passages = self.retriever.search(standalone, k or self.settings.top_k)
-        best = max((p.score for p in passages), default=0.0)
-        if self.settings.max_sentences and best >= self.settings.min_score:
-            passages = focus(standalone, passages, self.retriever.embedder, self.settings.max_sentences)
-            # In reading order the kept sentences make a coherent text; measured better than by score.
-            passages.sort(key=lambda p: (p.chunk.source, p.chunk.start))
+        passages, best = self.context(standalone, k)
         timings["retrieve"] = _ms(t)
 
         raw = ""
@@ -107,6 +101,17 @@ class QAEngine:
             extra={"abstained": answer.abstained, "citations": len(answer.citations), "ms": timings["total"]},
         )
         yield answer
+
+    def context(self, question: str, k: int | None = None) -> tuple[list[ScoredChunk], float]:
+        """The passages the generator reads for ``question``, and the best dense score among those found."""
+        self.retriever.store.require_index()
+        passages = self.retriever.search(question, k or self.settings.top_k)
+        best = max((p.score for p in passages), default=0.0)
+        if self.settings.max_sentences and best >= self.settings.min_score:
+            passages = focus(question, passages, self.retriever.embedder, self.settings.max_sentences)
+            # In reading order the kept sentences make a coherent text; measured better than by score.
+            passages.sort(key=lambda p: (p.chunk.source, p.chunk.start))
+        return passages, best
 
     def finalize(
         self, raw: str, question: str, passages: list[ScoredChunk], decline_prob: float | None = None
