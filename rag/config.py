@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     ollama_base_url: str = Field("http://127.0.0.1:11434/v1", description="Ollama's OpenAI-compatible URL.")
     ollama_model: str = Field("qwen2.5:1.5b-instruct", description="Ollama model name.")
     decline_threshold: float = Field(
-        0.1, ge=0, le=1, description="Local LLM: abstain when its probability of declining is at least this."
+        0.07, ge=0, le=1, description="Local LLM: abstain when its probability of declining is at least this."
     )
     extractive_min_score: float = Field(
         0.35, ge=-1, le=1, description="Extractive generator abstains below this sentence similarity."
