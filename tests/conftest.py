@@ -103,9 +103,10 @@ def store(settings: Settings) -> Store:
 
 @pytest.fixture(scope="session")
 def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One real ``rag serve`` with the bundled local LLM, shared by the API and browser tests."""
-    with serve(
-        tmp_path_factory.mktemp("llm-server"),
-        {"RAG_LLM": "local", "RAG_MAX_QUEUE": "4", "RAG_EXAMPLES": "1", "RAG_EVALS_DIR": str(ROOT / "evals")},
-    ) as server:
+    """One real ``rag serve`` with the bundled local LLM, shared by the API, load and browser tests.
+
+    The answer cache is off here so that every question really streams and queues (the cache has its
+    own tests in test_service.py, and ``make bench`` loads a server with it on)."""
+    env = {"RAG_LLM": "local", "RAG_MAX_QUEUE": "4", "RAG_EXAMPLES": "1", "RAG_ANSWER_CACHE": "0"}
+    with serve(tmp_path_factory.mktemp("llm-server"), {**env, "RAG_EVALS_DIR": str(ROOT / "evals")}) as server:
         yield server

@@ -1,5 +1,6 @@
 """50 concurrent clients for 60 s against /api/ask on a real server with the local LLM: every response
-is an answer or a 503 with Retry-After, memory stays flat, and the server serves normally afterwards."""
+is an answer or a 503 with Retry-After, memory stays flat, and the server serves normally afterwards.
+The test server has the answer cache off, so every request that gets in is a real generation."""
 
 from __future__ import annotations
 
