@@ -71,7 +71,8 @@ VOCAB = [
 
 
 def settings_for(folder: Path, **extra: Any) -> Settings:
-    return Settings(corpus_dir=folder / "corpus", data_dir=folder / "index", _env_file=None, **extra)  # type: ignore[call-arg]
+    values = {"corpus_dir": folder / "corpus", "data_dir": folder / "index", **extra}
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 def synthetic_text(rng: random.Random, words: int) -> str:

@@ -24,6 +24,12 @@ class Load:
     rss_ready_mb: float = 0.0
     peak_rss_mb: float = 0.0
 
+    def growth_mb(self) -> float:
+        """How much the server's RSS grew from the first half of the load to the second: a leak shows
+        here, while the one-off buffers of the first generations (~250 MB) fall in the first half."""
+        half = len(self.rss_mb) // 2
+        return max(self.rss_mb[half:], default=0) - max(self.rss_mb[:half], default=0)
+
     def figures(self) -> dict[str, object]:
         lat = sorted(self.latencies_ms)
         return {
@@ -34,6 +40,8 @@ class Load:
             "cached": self.cached,
             "answered_p50_ms": round(lat[len(lat) // 2], 1) if lat else None,
             "rss_ready_mb": round(self.rss_ready_mb),
+            "rss_first_half_max_mb": round(max(self.rss_mb[: len(self.rss_mb) // 2], default=0)),
+            "rss_second_half_max_mb": round(max(self.rss_mb[len(self.rss_mb) // 2 :], default=0)),
             "rss_max_mb": round(max(self.rss_mb, default=0)),
             "rss_end_mb": round(self.rss_mb[-1]) if self.rss_mb else None,
             "peak_rss_mb": round(self.peak_rss_mb),

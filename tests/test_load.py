@@ -27,8 +27,9 @@ def test_fifty_clients_for_a_minute_get_answers_or_503_and_memory_stays_flat(
     assert not load.bad, load.bad[:5]
     assert set(load.statuses) <= {200, 503} and load.statuses.get(200, 0) >= 5, figures
     assert load.statuses.get(503, 0) > 0, figures  # 50 clients cannot all fit one generator and 4 places
-    # Flat memory: no growth with the number of requests beyond allocator noise.
-    assert max(load.rss_mb) - load.rss_ready_mb < 300, figures
+    # Flat memory: after the first generations' one-off buffers, no growth with the number of requests.
+    assert load.growth_mb() < 100, figures
+    assert max(load.rss_mb) - load.rss_ready_mb < 600, figures
     with llm_server.client() as c:
         assert c.get("/healthz").status_code == 200
         assert c.post("/api/ask", json={"question": questions[0]}).status_code == 200
