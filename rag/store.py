@@ -78,20 +78,31 @@ class Store:
             )
         return self._collection
 
+    def _fresh(self) -> Any:
+        """The collection as stored now (another process may have changed its metadata), or None."""
+        from chromadb.errors import NotFoundError
+
+        try:
+            self._collection = self.client.get_collection(self.name, embedding_function=None)
+        except NotFoundError:
+            return None
+        return self._collection
+
     def exists(self) -> bool:
-        return self.name in {c if isinstance(c, str) else c.name for c in self.client.list_collections()}
+        return self._fresh() is not None
 
     def count(self) -> int:
+        # Chroma counts rows on every call (about 15 ms at 100k chunks): keep it off the question path.
         return int(self.collection.count())
 
     def require_index(self) -> None:
-        if not self.exists() or self.count() == 0:
+        if self._fresh() is None or not self.collection.get(limit=1, include=[])["ids"]:
             raise IndexMissing(f"the index '{self.name}' is empty or missing: run 'rag ingest' on your documents first")
 
     # --- versions: every writer bumps it, so readers in any process know when to rebuild caches ---
     def version(self) -> str:
-        self._collection = None  # metadata is cached on the collection object; re-read it
-        return str((self.collection.metadata or {}).get(_VERSION_KEY, ""))
+        collection = self._fresh()
+        return str((collection.metadata or {}).get(_VERSION_KEY, "")) if collection is not None else ""
 
     def bump_version(self) -> None:
         self.collection.modify(metadata={_VERSION_KEY: uuid.uuid4().hex})
@@ -145,10 +156,7 @@ class Store:
         return [_chunk(cid, meta, doc) for cid, meta, doc in self._scan(include=["metadatas", "documents"])]
 
     def dense(self, query_embedding: np.ndarray, n: int) -> list[tuple[Chunk, float]]:
-        """The ``n`` nearest chunks with their cosine similarity."""
-        n = min(n, self.count())
-        if n <= 0:
-            return []
+        """The ``n`` nearest chunks with their cosine similarity (fewer when the index holds fewer)."""
         res = self.collection.query(
             query_embeddings=[query_embedding], n_results=n, include=["documents", "metadatas", "distances"]
         )
