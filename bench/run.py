@@ -96,26 +96,44 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 
 # --- sections ---
-def bench_ingest(tmp: Path) -> dict[str, Any]:
-    """Ingestion throughput against the embedder's raw throughput, measured in the same run."""
+def bench_ingest(tmp: Path, files: int = 100, rounds: int = 5) -> dict[str, Any]:
+    """Ingestion throughput against the embedder's raw throughput on the same chunks.
+
+    The speed of this machine drifts by 10-20% from one minute to the next (shared cores), more than the
+    gap being measured, so ingestion (into a fresh index each time) and raw embedding alternate,
+    ``rounds`` times, and each round's ratio pairs two measurements taken a minute apart.
+    """
     rng = random.Random(1)
-    settings = settings_for(tmp)
-    settings.corpus_dir.mkdir(parents=True)
-    for i in range(200):  # 200 files of ~1,000 words: about 2,400 chunks
-        (settings.corpus_dir / f"doc-{i:03d}.txt").write_text(synthetic_text(rng, 1000))
-    ingestor = build_ingestor(settings)
-    report, seconds = timed(lambda: ingestor.run([settings.corpus_dir], progress=False))
-    chunks = [c.text for c in build_store(settings).all_chunks()]
+    corpus = tmp / "corpus"
+    corpus.mkdir()
+    for i in range(files):  # files of ~1,000 words: about 29 chunks each
+        (corpus / f"doc-{i:03d}.txt").write_text(synthetic_text(rng, 1000))
     embedder = get_embedder(None)
-    embedder.embed(chunks[:64])  # warm
-    _, raw_seconds = timed(lambda: embedder.embed(chunks))
+    embedder.embed(["warm up"] * 64)
+    runs = []
+    for r in range(rounds):
+        settings = settings_for(tmp / f"round-{r}", corpus_dir=corpus)
+        report, seconds = timed(lambda s=settings: build_ingestor(s).run([corpus], progress=False))
+        chunks = [c.text for c in build_store(settings).all_chunks()]
+        _, raw_seconds = timed(lambda c=chunks: embedder.embed(c))
+        runs.append(
+            {
+                "ingest_chunks_per_s": round(report.chunks_added / seconds, 1),
+                "raw_embed_chunks_per_s": round(len(chunks) / raw_seconds, 1),
+                "ratio": round(raw_seconds / seconds * report.chunks_added / len(chunks), 3),
+            }
+        )
+    best_ingest = max(r["ingest_chunks_per_s"] for r in runs)
+    best_raw = max(r["raw_embed_chunks_per_s"] for r in runs)
     return {
-        "files": 200,
-        "chunks": report.chunks_added,
-        "ingest_seconds": round(seconds, 2),
-        "ingest_chunks_per_s": round(report.chunks_added / seconds, 1),
-        "raw_embed_chunks_per_s": round(len(chunks) / raw_seconds, 1),
-        "ingest_vs_raw": round((report.chunks_added / seconds) / (len(chunks) / raw_seconds), 3),
+        "files": files,
+        "chunks": len(chunks),
+        "rounds": rounds,
+        "ingest_chunks_per_s": statistics.median(r["ingest_chunks_per_s"] for r in runs),
+        "raw_embed_chunks_per_s": statistics.median(r["raw_embed_chunks_per_s"] for r in runs),
+        "ingest_vs_raw": statistics.median(r["ratio"] for r in runs),
+        "best_ingest_vs_best_raw": round(best_ingest / best_raw, 3),
+        "runs": runs,
     }
 
 
@@ -274,8 +292,10 @@ def summary() -> str:
     lines = ["| benchmark | result | target |", "|---|---|---|"]
     if r := load("ingest"):
         lines.append(
-            f"| ingestion ({r['files']} files, {r['chunks']} chunks) | {r['ingest_chunks_per_s']} chunks/s = "
-            f"{r['ingest_vs_raw']:.0%} of the raw embedder ({r['raw_embed_chunks_per_s']}/s) | ≥ 90% |"
+            f"| ingestion ({r['files']} files, {r['chunks']} chunks, {r['rounds']} rounds) | "
+            f"{r['ingest_chunks_per_s']} chunks/s = {r['ingest_vs_raw']:.0%} of the raw embedder "
+            f"({r['raw_embed_chunks_per_s']}/s), median of paired rounds; best against best "
+            f"{r['best_ingest_vs_best_raw']:.0%} | ≥ 90% |"
         )
     if r := load("reingest"):
         lines.append(
@@ -301,7 +321,8 @@ def summary() -> str:
         lines.append(
             f"| server under load ({r['clients']} clients, {r['seconds']:.0f} s) | responses {r['responses']}; "
             f"answered p50 {r['answered_p50_ms'] / 1000:.1f} s ({r['cached']} from the answer cache); RSS "
-            f"{r['rss_ready_mb']} MB ready, at most {r['rss_max_mb']} MB under load, {r['rss_end_mb']} MB at the end"
+            f"{r['rss_ready_mb']} MB ready, at most {r['rss_first_half_max_mb']} MB in the first half of the load "
+            f"and {r['rss_second_half_max_mb']} MB in the second, {r['rss_end_mb']} MB at the end"
             " | only 200 or 503 + Retry-After; memory stable |"
         )
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from rag.chunking import chunk_text, make_splitter, sha256
@@ -21,8 +19,9 @@ from rag.store import SourceState, Store
 
 log = logging.getLogger(__name__)
 
-# Chunks embedded together, across files, so many small files still embed at full speed; a larger batch
-# pads less (sentence-transformers sorts each batch by length) and writes to Chroma less often.
+# Chunks embedded and written together, across files, so many small files still embed at full speed and
+# Chroma is called less often. Writes are not overlapped with embedding: the embedded Chroma client holds
+# the GIL while it writes, and a writer thread measured no faster (README, "Speed and scale").
 _BATCH = 256
 
 
@@ -86,40 +85,37 @@ class Ingestor:
         known = self.store.sources()
         report = IngestReport()
         seen: set[str] = set()
-        gone: list[str] = []  # indexed files that became unreadable: their chunks must not keep answering
         batch: list[_Pending] = []
+        changed = False
 
         bar = tqdm(files, desc="ingest", unit="file", disable=None if progress is None else not progress)
-        with _Writer(self._write) as writer:
-            for path in bar:
-                source = source_name(path, self.settings)
-                seen.add(source)
-                pending = self._prepare(path, source, known.get(source))
-                if pending.result.status == "unchanged":
-                    report.files.append(pending.result)
-                elif pending.result.status == "skipped":
+        for path in bar:
+            source = source_name(path, self.settings)
+            seen.add(source)
+            pending = self._prepare(path, source, known.get(source))
+            if pending.result.status in {"skipped", "unchanged"}:
+                report.files.append(pending.result)
+                if pending.result.status == "skipped":
                     log.warning("skipped %s: %s", source, pending.result.reason)
-                    report.files.append(pending.result)
-                    if source in known:
-                        gone.append(source)
-                else:
-                    batch.append(pending)
-                queued = sum(len(p.new) for p in batch)
-                if queued >= _BATCH:
-                    writer.submit(batch, self._embed(batch), report)
-                    batch, queued = [], 0
-                bar.set_postfix(chunks=report.chunks_added + queued)
-            if batch:
-                writer.submit(batch, self._embed(batch), report)
-        changed = writer.used
+                    if source in known:  # a file that became unreadable must not keep stale answers
+                        self._remove(source, known[source], report)
+                        changed = True
+                continue
+            batch.append(pending)
+            if sum(len(p.new) for p in batch) >= _BATCH:
+                self._flush(batch, report)
+                changed = True
+                batch = []
+            bar.set_postfix(chunks=report.chunks_added + sum(len(p.new) for p in batch))
+        if batch:
+            self._flush(batch, report)
+            changed = True
 
-        for source in known:
+        for source, state in known.items():
             path = source_path(source, self.settings)
             if source not in seen and _under(path, roots) and not path.exists():
-                gone.append(source)
-        for source in gone:
-            self._remove(source, known[source], report)
-            changed = True
+                self._remove(source, state, report)
+                changed = True
         if changed:
             self.store.bump_version()
         report.chunks_total = self.store.count()
@@ -150,15 +146,12 @@ class Ingestor:
         result = FileResult(source=source, status=status, chunks_added=len(new), chunks_removed=len(stale))
         return _Pending(result, new, kept, stale, len(chunks))
 
-    def _embed(self, batch: list[_Pending]) -> np.ndarray:
-        return self.embedder.embed([c.text for p in batch for c in p.new])
-
-    def _write(self, batch: list[_Pending], vectors: np.ndarray, report: IngestReport) -> None:
+    def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
         new = [c for p in batch for c in p.new]
         expected = {p.result.source: p.n_chunks for p in batch}
         # New chunks first, then metadata of kept ones, then deletions: if the process dies midway, the
         # file's chunks disagree with its recorded count and the next run redoes the file.
-        self.store.add(new, vectors, expected, self.chunker)
+        self.store.add(new, self.embedder.embed([c.text for c in new]), expected, self.chunker)
         self.store.update_metadata([c for p in batch for c in p.kept], expected, self.chunker)
         self.store.delete([i for p in batch for i in p.stale])
         for p in batch:
@@ -182,39 +175,6 @@ class Ingestor:
         report.chunks_removed += len(ids)
         if not any(f.source == source for f in report.files):
             report.files.append(FileResult(source=source, status="removed", chunks_removed=len(ids)))
-
-
-class _Writer:
-    """Runs Chroma writes in one background thread while the caller embeds the next batch.
-
-    One worker keeps the writes in order, at most one batch waits in memory, a failed write stops the
-    run at the next submit, and leaving the block waits for the last write.
-    """
-
-    def __init__(self, write: Callable[..., None]) -> None:
-        self.write = write
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-writer")
-        self.pending: Future[None] | None = None
-        self.used = False
-
-    def submit(self, *args: object) -> None:
-        self.wait()
-        self.pending = self.pool.submit(self.write, *args)
-        self.used = True
-
-    def wait(self) -> None:
-        if self.pending is not None:
-            self.pending.result()
-            self.pending = None
-
-    def __enter__(self) -> _Writer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self.wait()
-        finally:
-            self.pool.shutdown()
 
 
 def _under(path: Path, roots: list[Path]) -> bool:

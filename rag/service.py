@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +105,8 @@ class AnswerStream:
 
     def __iter__(self) -> Iterator[str | Answer]:
         try:
-            if self._ticket is None:
+            with self._ticket or nullcontext():
                 yield from self._events
-            else:
-                with self._ticket:
-                    yield from self._events
         finally:
             self.close()
 

@@ -1,5 +1,8 @@
+import pytest
+
 from rag.config import Settings
 from rag.embeddings import Embedder
+from rag.errors import IndexMissing
 from rag.ingest import Ingestor
 from rag.retrieve import HybridRetriever
 from rag.store import Store
@@ -50,3 +53,26 @@ def test_dense_and_bm25_modes_each_work(settings: Settings, embedder: Embedder) 
     for mode in ("dense", "bm25"):
         hits = HybridRetriever(store=store, embedder=embedder, k=2, mode=mode).search("Bilal Shahadi Sednaya")
         assert "Bilal Shahadi" in hits[0].chunk.text, mode
+
+
+def test_asking_for_more_passages_than_the_index_holds_returns_them_all(settings: Settings, embedder: Embedder) -> None:
+    store = indexed(settings, embedder)
+    hits = HybridRetriever(store=store, embedder=embedder, k=50, fetch_k=100).search("Assad")
+    assert len(hits) == store.count() > 0
+    assert len({h.chunk.id for h in hits}) == len(hits)
+
+
+def test_index_checks_neither_create_the_index_nor_miss_another_writer(settings: Settings, embedder: Embedder) -> None:
+    reader = Store(settings)
+    assert reader.version() == "" and not reader.exists()
+    with pytest.raises(IndexMissing, match="rag ingest"):
+        reader.require_index()
+    assert not reader.exists()  # checking did not create an empty index
+
+    writer = indexed(settings, embedder)  # another Store object, as another process would hold
+    first = reader.version()
+    assert first and reader.exists()
+    reader.require_index()
+    (settings.corpus_dir / "new.txt").write_text("The Zanzibarian delegation arrived late.")
+    Ingestor(settings, writer, embedder).run([settings.corpus_dir], progress=False)
+    assert reader.version() not in {"", first}
