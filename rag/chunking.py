@@ -55,7 +55,7 @@ def make_splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterText
     )
 
 
-def chunk_text(text: str, source: str, file_hash: str, splitter: RecursiveCharacterTextSplitter) -> list[Chunk]:
+def chunk_text(text: str, source: str, splitter: RecursiveCharacterTextSplitter) -> list[Chunk]:
     """Chunks of ``text``. Ids derive from source and content, so an unchanged chunk keeps its id."""
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
@@ -75,8 +75,6 @@ def chunk_text(text: str, source: str, file_hash: str, splitter: RecursiveCharac
                 text=body,
                 start=start,
                 end=start + len(body),
-                content_hash=content_hash,
-                file_hash=file_hash,
             )
         )
     return chunks

@@ -15,14 +15,14 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.loaders import Unreadable, load_text
 from rag.schema import Chunk, FileResult, IngestReport
-from rag.store import SourceState, Store
+from rag.store import FileRecord, SourceState, Store
 
 log = logging.getLogger(__name__)
 
 # Chunks embedded and written together, across files, so many small files still embed at full speed and
-# Chroma is called less often. Writes are not overlapped with embedding: the embedded Chroma client holds
-# the GIL while it writes, and a writer thread measured no faster (README, "Speed and scale").
-_BATCH = 256
+# Chroma is called less often. Writes are not overlapped with embedding: on two cores a concurrent write
+# slows the embedder more than it saves, in a thread or a process (README, "Speed and scale").
+_BATCH = 1024
 
 
 def source_name(path: Path, settings: Settings) -> str:
@@ -67,7 +67,7 @@ class _Pending:
     new: list[Chunk]
     kept: list[Chunk]
     stale: list[str]
-    n_chunks: int
+    record: FileRecord | None = None
 
 
 class Ingestor:
@@ -134,26 +134,28 @@ class Ingestor:
             data = path.read_bytes()
             file_hash = sha256(data)
             if state and state.complete and state.file_hash == file_hash and state.chunker == self.chunker:
-                return _Pending(FileResult(source=source, status="unchanged"), [], [], [], 0)
-            chunks = chunk_text(load_text(path, data), source, file_hash, self.splitter)
+                return _Pending(FileResult(source=source, status="unchanged"), [], [], [])
+            chunks = chunk_text(load_text(path, data), source, self.splitter)
         except (Unreadable, OSError) as exc:
-            return _Pending(FileResult(source=source, status="skipped", reason=str(exc)), [], [], [], 0)
+            return _Pending(FileResult(source=source, status="skipped", reason=str(exc)), [], [], [])
         old = state.ids if state else set()
         new = [c for c in chunks if c.id not in old]
         kept = [c for c in chunks if c.id in old]
         stale = sorted(old - {c.id for c in chunks})
         status = "updated" if state else "added"
         result = FileResult(source=source, status=status, chunks_added=len(new), chunks_removed=len(stale))
-        return _Pending(result, new, kept, stale, len(chunks))
+        return _Pending(result, new, kept, stale, FileRecord(source, file_hash, self.chunker, len(chunks)))
 
     def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
         new = [c for p in batch for c in p.new]
-        expected = {p.result.source: p.n_chunks for p in batch}
-        # New chunks first, then metadata of kept ones, then deletions: if the process dies midway, the
-        # file's chunks disagree with its recorded count and the next run redoes the file.
-        self.store.add(new, self.embedder.embed([c.text for c in new]), expected, self.chunker)
-        self.store.update_metadata([c for p in batch for c in p.kept], expected, self.chunker)
+        embeddings = self.embedder.embed([c.text for c in new])
+        # The files' records go first and come back last: if the process dies in between, those files have
+        # no record and the next run redoes them, whatever state their chunks were left in.
+        self.store.forget_files([p.result.source for p in batch])
+        self.store.add(new, embeddings)
+        self.store.update_spans([c for p in batch for c in p.kept])
         self.store.delete([i for p in batch for i in p.stale])
+        self.store.record_files([p.record for p in batch if p.record])
         for p in batch:
             report.files.append(p.result)
             report.chunks_added += p.result.chunks_added
@@ -171,6 +173,7 @@ class Ingestor:
 
     def _remove(self, source: str, state: SourceState, report: IngestReport) -> None:
         ids = sorted(state.ids)
+        self.store.forget_files([source])
         self.store.delete(ids)
         report.chunks_removed += len(ids)
         if not any(f.source == source for f in report.files):

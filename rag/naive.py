@@ -98,9 +98,7 @@ def _generation_chain(settings: Settings, embedder: Embedder) -> Runnable[dict[s
     extractive = ExtractiveGenerator(embedder, min_score=-1.0)
 
     def quote(inputs: dict[str, str]) -> str:
-        passage = ScoredChunk(
-            chunk=Chunk(id="", source="", text=inputs["context"], start=0, end=0, content_hash=""), score=0
-        )
+        passage = ScoredChunk(chunk=Chunk(id="", source="", text=inputs["context"], start=0, end=0), score=0)
         reply = "".join(t for t in extractive.stream(inputs["question"], [passage]) if isinstance(t, str))
         return reply.removesuffix(" [1]")
 

@@ -15,8 +15,6 @@ class Chunk(BaseModel):
     text: str
     start: int
     end: int
-    content_hash: str
-    file_hash: str = ""
 
 
 class ScoredChunk(BaseModel):

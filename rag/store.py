@@ -25,14 +25,24 @@ _VERSION_KEY = "rag_version"
 class SourceState:
     """What the index holds for one source file."""
 
-    file_hash: str = ""
+    file_hash: str = ""  # empty when the file has no record: never written in full, or being rewritten
     chunker: str = ""
     ids: set[str] = field(default_factory=set)
-    expected: int = 0  # chunk count the file had when it was written; fewer means an interrupted write
+    expected: int = 0  # chunk count recorded with the file; any other count means an interrupted write
 
     @property
     def complete(self) -> bool:
         return bool(self.file_hash) and len(self.ids) == self.expected
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """What an ingest wrote for one file, stored once per file rather than on each of its chunks."""
+
+    source: str
+    file_hash: str
+    chunker: str
+    n_chunks: int
 
 
 def make_client(settings: Settings) -> Any:
@@ -55,10 +65,12 @@ def make_client(settings: Settings) -> Any:
 
 
 class Store:
-    """Chunks and their embeddings in a Chroma collection.
+    """Chunks and their embeddings in a Chroma collection, and one record per file in a second one.
 
-    Embeddings are always computed by us and passed in, and the collection has no embedding function,
-    so Chroma's default embedder (which downloads a model) can never run.
+    Embeddings are always computed by us and passed in, and the collections have no embedding function,
+    so Chroma's default embedder (which downloads a model) can never run. A chunk carries only its source
+    and span: the per-file fields live in the file records, because every metadata key is a SQLite row per
+    chunk and the write is the part of ingestion that is not embedding (README, "Speed and scale").
     """
 
     def __init__(self, settings: Settings, collection: str | None = None, client: Any = None) -> None:
@@ -66,6 +78,7 @@ class Store:
         self.name = collection or settings.collection_name
         self.client = client or make_client(settings)
         self._collection: Any = None
+        self._files: Any = None
 
     @property
     def collection(self) -> Any:
@@ -77,6 +90,15 @@ class Store:
                 metadata={_VERSION_KEY: uuid.uuid4().hex},
             )
         return self._collection
+
+    @property
+    def files(self) -> Any:
+        if self._files is None:
+            # Chroma stores no record without a vector: each file record gets a constant one.
+            self._files = self.client.get_or_create_collection(
+                f"{self.name}.files", embedding_function=None, configuration={"hnsw": {"space": "l2"}}
+            )
+        return self._files
 
     def _fresh(self) -> Any:
         """The collection as stored now (another process may have changed its metadata), or None."""
@@ -108,39 +130,51 @@ class Store:
         self.collection.modify(metadata={_VERSION_KEY: uuid.uuid4().hex})
 
     # --- writes ---
-    def add(self, chunks: list[Chunk], embeddings: np.ndarray, expected: dict[str, int], chunker: str) -> None:
+    def add(self, chunks: list[Chunk], embeddings: np.ndarray) -> None:
         if not chunks:
             return
-        self.collection.upsert(
-            ids=[c.id for c in chunks],
-            embeddings=embeddings,
-            documents=[c.text for c in chunks],
-            metadatas=[_metadata(c, expected[c.source], chunker) for c in chunks],
-        )
+        # The text goes in the metadata, not in ``documents``: embedded Chroma builds a trigram full-text
+        # index over documents whatever the collection's Schema says, and we never query it (BM25 is ours).
+        # That index was half the cost of a write (README, "Speed and scale").
+        self.collection.upsert(ids=[c.id for c in chunks], embeddings=embeddings, metadatas=[_metadata(c) for c in chunks])
 
-    def update_metadata(self, chunks: list[Chunk], expected: dict[str, int], chunker: str) -> None:
-        """Refresh spans and file hash of chunks whose text did not change (no re-embedding)."""
+    def update_spans(self, chunks: list[Chunk]) -> None:
+        """Refresh where chunks whose text did not change now sit in their file (no re-embedding)."""
         if chunks:
-            self.collection.update(
-                ids=[c.id for c in chunks], metadatas=[_metadata(c, expected[c.source], chunker) for c in chunks]
-            )
+            self.collection.update(ids=[c.id for c in chunks], metadatas=[_metadata(c) for c in chunks])
 
     def delete(self, ids: list[str]) -> None:
         for i in range(0, len(ids), 5000):
             self.collection.delete(ids=ids[i : i + 5000])
 
+    def forget_files(self, sources: list[str]) -> None:
+        """Drop file records before their chunks change: until recorded again, those files count as unfinished."""
+        if sources:
+            self.files.delete(ids=[document_id(s) for s in sources])
+
+    def record_files(self, records: list[FileRecord]) -> None:
+        """Written after a file's chunks, so a record vouches for chunks that are all in place."""
+        if records:
+            self.files.upsert(
+                ids=[document_id(r.source) for r in records],
+                embeddings=np.zeros((len(records), 1), dtype=np.float32),
+                metadatas=[
+                    {"source": r.source, "file_hash": r.file_hash, "chunker": r.chunker, "n_chunks": r.n_chunks}
+                    for r in records
+                ],
+            )
+
     # --- reads ---
     def sources(self) -> dict[str, SourceState]:
+        """Every source with chunks or a file record (a record alone is a file whose chunks went missing)."""
         states: dict[str, SourceState] = defaultdict(SourceState)
-        for cid, meta in self._scan(include=["metadatas"]):
+        for cid, meta in self._scan(self.collection, include=["metadatas"]):
+            states[str(meta["source"])].ids.add(cid)
+        for _, meta in self._scan(self.files, include=["metadatas"]):
             state = states[str(meta["source"])]
-            state.ids.add(cid)
-            if state.file_hash and state.file_hash != meta.get("file_hash"):
-                state.expected = -1  # chunks of two versions of the file: an interrupted update
-            elif state.expected != -1:
-                state.file_hash = str(meta.get("file_hash", ""))
-                state.chunker = str(meta.get("chunker", ""))
-                state.expected = int(meta.get("n_chunks", 0))
+            state.file_hash = str(meta["file_hash"])
+            state.chunker = str(meta["chunker"])
+            state.expected = int(meta["n_chunks"])
         return dict(states)
 
     def documents(self) -> list[DocumentInfo]:
@@ -153,7 +187,9 @@ class Store:
         )
 
     def all_chunks(self) -> list[Chunk]:
-        return [_chunk(cid, meta, doc) for cid, meta, doc in self._scan(include=["metadatas", "documents"])]
+        return [
+            _chunk(cid, meta, doc) for cid, meta, doc in self._scan(self.collection, include=["metadatas", "documents"])
+        ]
 
     def dense(self, query_embedding: np.ndarray, n: int) -> list[tuple[Chunk, float]]:
         """The ``n`` nearest chunks with their cosine similarity (fewer when the index holds fewer)."""
@@ -179,11 +215,12 @@ class Store:
         res = self.collection.get(ids=ids, include=["embeddings"])
         return {cid: np.asarray(emb, dtype=np.float32) for cid, emb in zip(res["ids"], res["embeddings"], strict=True)}
 
-    def _scan(self, include: list[str], page: int = 5000):  # type: ignore[no-untyped-def]
+    @staticmethod
+    def _scan(collection: Any, include: list[str], page: int = 5000):  # type: ignore[no-untyped-def]
         """All records, paged so a large collection never comes back in one response."""
         offset = 0
         while True:
-            res = self.collection.get(include=include, limit=page, offset=offset)
+            res = collection.get(include=include, limit=page, offset=offset)
             ids = res["ids"]
             if not ids:
                 return
@@ -199,25 +236,11 @@ def document_id(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
-def _metadata(c: Chunk, n_chunks: int, chunker: str) -> dict[str, str | int]:
-    return {
-        "chunker": chunker,
-        "source": c.source,
-        "start": c.start,
-        "end": c.end,
-        "content_hash": c.content_hash,
-        "file_hash": c.file_hash,
-        "n_chunks": n_chunks,
-    }
+def _metadata(c: Chunk) -> dict[str, str | int]:
+    return {"source": c.source, "start": c.start, "end": c.end, "text": c.text}
 
 
-def _chunk(cid: str, meta: dict[str, Any], doc: str) -> Chunk:
-    return Chunk(
-        id=cid,
-        source=str(meta["source"]),
-        text=doc,
-        start=int(meta["start"]),
-        end=int(meta["end"]),
-        content_hash=str(meta.get("content_hash", "")),
-        file_hash=str(meta.get("file_hash", "")),
-    )
+def _chunk(cid: str, meta: dict[str, Any], doc: str | None) -> Chunk:
+    # Indexes written before the text moved into the metadata keep it as the document.
+    text = meta.get("text", doc)
+    return Chunk(id=cid, source=str(meta["source"]), text=str(text or ""), start=int(meta["start"]), end=int(meta["end"]))

@@ -1,10 +1,10 @@
-from rag.chunking import chunk_text, make_splitter, sha256
+from rag.chunking import chunk_text, make_splitter
 from tests.conftest import ARTICLE
 
 
 def test_chunks_cover_the_text_with_exact_spans_and_overlap() -> None:
     text = ARTICLE.read_text()
-    chunks = chunk_text(text, "a.txt", sha256(text), make_splitter(300, 60))
+    chunks = chunk_text(text, "a.txt", make_splitter(300, 60))
     assert len(chunks) > 5
     for c in chunks:
         assert text[c.start : c.end] == c.text
@@ -18,14 +18,14 @@ def test_chunks_cover_the_text_with_exact_spans_and_overlap() -> None:
 
 def test_chunks_end_at_sentence_boundaries() -> None:
     text = ARTICLE.read_text()
-    chunks = chunk_text(text, "a.txt", sha256(text), make_splitter(300, 60))
+    chunks = chunk_text(text, "a.txt", make_splitter(300, 60))
     assert sum(c.text.rstrip().endswith((".", "!", "?")) for c in chunks) >= 0.9 * len(chunks)
 
 
 def test_ids_are_stable_and_depend_on_source_and_content() -> None:
     text = "First sentence here. " * 30 + "\n\nA different paragraph that ends here."
     splitter = make_splitter(200, 40)
-    a = chunk_text(text, "a.txt", "h", splitter)
-    assert [c.id for c in a] == [c.id for c in chunk_text(text, "a.txt", "h", splitter)]
+    a = chunk_text(text, "a.txt", splitter)
+    assert [c.id for c in a] == [c.id for c in chunk_text(text, "a.txt", splitter)]
     assert len({c.id for c in a}) == len(a)  # repeated passages still get distinct ids
-    assert not {c.id for c in a} & {c.id for c in chunk_text(text, "b.txt", "h", splitter)}
+    assert not {c.id for c in a} & {c.id for c in chunk_text(text, "b.txt", splitter)}

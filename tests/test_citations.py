@@ -6,7 +6,7 @@ from rag.verify import support
 def passages(*texts: str) -> list[ScoredChunk]:
     return [
         ScoredChunk(
-            chunk=Chunk(id=f"id{i}", source="doc.txt", text=t, start=10 * i, end=10 * i + len(t), content_hash="h"),
+            chunk=Chunk(id=f"id{i}", source="doc.txt", text=t, start=10 * i, end=10 * i + len(t)),
             score=0.5,
         )
         for i, t in enumerate(texts)

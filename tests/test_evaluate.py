@@ -93,9 +93,7 @@ def test_report_files(settings: Settings, corpus: Path, tmp_path: Path) -> None:
 
 def test_identical_prompts_are_generated_once(embedder: Embedder) -> None:
     generator = _ReusingGenerator(ExtractiveGenerator(embedder, 0.35))
-    passage = ScoredChunk(
-        chunk=Chunk(id="1", source="a", text="Maher fled to Iraq.", start=0, end=19, content_hash=""), score=0.8
-    )
+    passage = ScoredChunk(chunk=Chunk(id="1", source="a", text="Maher fled to Iraq.", start=0, end=19), score=0.8)
     first = list(generator.stream("Where did Maher flee?", [passage]))
     again = list(generator.stream("Where did Maher flee?", [passage]))
     other = list(generator.stream("Who fled?", [passage]))

@@ -25,14 +25,17 @@ WORDS = [
 
 
 def synthetic_corpus(folder: Path, n: int) -> None:
-    """``n`` small distinct documents of one chunk each."""
+    """``n`` distinct documents of four paragraphs, each paragraph one chunk: ingested in more than one batch."""
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         a, b, c = WORDS[i % 13], WORDS[(i // 13) % 13], WORDS[(i // 169) % 13]
-        (folder / f"note-{i:04d}.txt").write_text(
-            f"Field note {i}. The {a} survey near the {b} station counted {i * 7 % 101} birds. "
-            f"Observer {c.title()} {i} filed it on day {i % 28 + 1}.\n"
-        )
+        paragraphs = [
+            f"Field note {i}, part {p}. The {a} survey near the {b} station counted {(i * 7 + p) % 101} birds "
+            f"before noon and {(i * 3 + p) % 53} after it. Observer {c.title()} {i} filed part {p} on day "
+            f"{(i + p) % 28 + 1}, with the weather, the tide and the wind written in the margin of the page."
+            for p in range(4)
+        ]
+        (folder / f"note-{i:04d}.txt").write_text("\n\n".join(paragraphs) + "\n")
 
 
 def rag_env(settings: Settings) -> dict[str, str]:
@@ -53,7 +56,7 @@ def test_ingest_killed_halfway_is_completed_by_the_next_run(tmp_path: Path) -> N
     partial = 0
     while proc.poll() is None and time.monotonic() < deadline:
         partial = store.count() if store.exists() else 0
-        if 0 < partial < 400:
+        if 0 < partial < 2000:
             proc.send_signal(signal.SIGKILL)  # kill -9: no cleanup of any kind
             break
         time.sleep(0.05)
@@ -65,11 +68,13 @@ def test_ingest_killed_halfway_is_completed_by_the_next_run(tmp_path: Path) -> N
         env=rag_env(settings), cwd=tmp_path, capture_output=True, text=True, timeout=600, check=True,
     )  # fmt: skip
     report = IngestReport.model_validate_json(rerun.stdout)
-    assert report.chunks_total == 500 and report.count("unchanged") >= 1 and report.count("added") >= 1
+    # Whatever the first run wrote is kept (its files unchanged, or only re-recorded), the rest is added.
+    assert report.chunks_total == 2000 and 0 < report.chunks_added < 2000 and report.count("added") >= 1
 
     chunks = Store(settings).all_chunks()
-    assert len(chunks) == 500 and len({c.id for c in chunks}) == 500
-    assert len({(c.source, c.start) for c in chunks}) == 500  # no duplicate chunk of any file
+    assert len(chunks) == 2000 and len({c.id for c in chunks}) == 2000
+    assert len({(c.source, c.start) for c in chunks}) == 2000  # no duplicate chunk of any file
+    assert all(s.complete for s in Store(settings).sources().values())
     assert {c.source for c in chunks} == {p.name for p in settings.corpus_dir.iterdir()}
 
 

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from rag.chunking import chunk_text, make_splitter
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.ingest import Ingestor
@@ -91,3 +92,78 @@ def test_files_outside_the_corpus_are_added_without_pruning_it(
     report = run(settings, embedder, extra)
     assert report.count("added") == 1 and report.chunks_removed == 0
     assert {d.source for d in Store(settings).documents()} == {"syria-assad-fall.txt", extra.resolve().as_posix()}
+
+
+def test_an_update_interrupted_with_a_matching_chunk_count_is_still_redone(
+    settings: Settings, embedder: Embedder, corpus: Path
+) -> None:
+    """The run died after adding one chunk of a new version and deleting one old chunk, then the edit was
+    undone: the chunk count matches the file's, but the missing file record still sends it back."""
+    run(settings, embedder)
+    store = Store(settings)
+    before = sorted(c.id for c in store.all_chunks())
+    article = corpus / "syria-assad-fall.txt"
+    text = article.read_text()
+    edited = chunk_text(
+        text.replace("fled to Iraq", "fled to Jordan"),
+        article.name,
+        make_splitter(settings.chunk_size, settings.chunk_overlap),
+    )
+    newcomer = next(c for c in edited if c.id not in before)
+    store.forget_files([article.name])
+    store.add([newcomer], embedder.embed([newcomer.text]))
+    store.delete(before[:1])
+    assert len(store.sources()[article.name].ids) == len(before)
+
+    report = run(settings, embedder)
+    assert report.count("updated") == 1 and report.chunks_added == 1 and report.chunks_removed == 1
+    assert sorted(c.id for c in Store(settings).all_chunks()) == before
+    assert Store(settings).sources()[article.name].complete
+
+
+def test_a_file_without_its_record_is_redone_without_embedding(settings: Settings, embedder: Embedder) -> None:
+    run(settings, embedder)
+    store = Store(settings)
+    source = "syria-assad-fall.txt"
+    recorded = store.sources()[source]
+    store.forget_files([source])
+    assert not store.sources()[source].complete
+    report = run(settings, embedder)
+    assert report.count("updated") == 1 and report.chunks_added == report.chunks_removed == 0
+    assert Store(settings).sources()[source] == recorded
+
+
+def test_an_index_in_the_earlier_layout_is_upgraded_without_embedding(
+    settings: Settings, embedder: Embedder, corpus: Path
+) -> None:
+    """Before file records, each chunk carried its file's fields and its text was a Chroma document."""
+    article = corpus / "syria-assad-fall.txt"
+    chunks = chunk_text(article.read_text(), article.name, make_splitter(settings.chunk_size, settings.chunk_overlap))
+    store = Store(settings)
+    store.collection.upsert(
+        ids=[c.id for c in chunks],
+        embeddings=embedder.embed([c.text for c in chunks]),
+        documents=[c.text for c in chunks],
+        metadatas=[
+            {"source": c.source, "start": c.start, "end": c.end, "file_hash": "old", "n_chunks": len(chunks)}
+            for c in chunks
+        ],
+    )
+    assert [c.text for c in sorted(store.all_chunks(), key=lambda c: c.start)] == [c.text for c in chunks]
+
+    report = run(settings, embedder)
+    assert report.count("updated") == 1 and report.chunks_added == report.chunks_removed == 0
+    assert Store(settings).sources()[article.name].complete
+    assert run(settings, embedder).count("unchanged") == 1
+    by_id = {c.id: c for c in Store(settings).all_chunks()}
+    assert all(by_id[c.id].text == c.text for c in chunks)
+
+
+def test_the_longest_allowed_chunks_are_stored_whole(settings: Settings, embedder: Embedder) -> None:
+    settings = settings.model_copy(update={"chunk_size": 8000, "chunk_overlap": 0})
+    text = " ".join(f"Sentence {i} of a long report about the harbour works." for i in range(600))
+    (settings.corpus_dir / "long.txt").write_text(text)
+    run(settings, embedder)
+    stored = [c for c in Store(settings).all_chunks() if c.source == "long.txt"]
+    assert max(len(c.text) for c in stored) > 7000
+    assert all(text[c.start : c.end] == c.text for c in stored)
