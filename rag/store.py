@@ -136,7 +136,9 @@ class Store:
         # The text goes in the metadata, not in ``documents``: embedded Chroma builds a trigram full-text
         # index over documents whatever the collection's Schema says, and we never query it (BM25 is ours).
         # That index was half the cost of a write (README, "Speed and scale").
-        self.collection.upsert(ids=[c.id for c in chunks], embeddings=embeddings, metadatas=[_metadata(c) for c in chunks])
+        self.collection.upsert(
+            ids=[c.id for c in chunks], embeddings=embeddings, metadatas=[_metadata(c) for c in chunks]
+        )
 
     def update_spans(self, chunks: list[Chunk]) -> None:
         """Refresh where chunks whose text did not change now sit in their file (no re-embedding)."""
@@ -243,4 +245,6 @@ def _metadata(c: Chunk) -> dict[str, str | int]:
 def _chunk(cid: str, meta: dict[str, Any], doc: str | None) -> Chunk:
     # Indexes written before the text moved into the metadata keep it as the document.
     text = meta.get("text", doc)
-    return Chunk(id=cid, source=str(meta["source"]), text=str(text or ""), start=int(meta["start"]), end=int(meta["end"]))
+    return Chunk(
+        id=cid, source=str(meta["source"]), text=str(text or ""), start=int(meta["start"]), end=int(meta["end"])
+    )
