@@ -15,7 +15,7 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.loaders import Unreadable, load_text
 from rag.schema import Chunk, FileResult, IngestReport
-from rag.store import FileRecord, SourceState, Store
+from rag.store import FileRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Ingestor:
     def run(self, paths: Iterable[Path], progress: bool | None = None) -> IngestReport:
         t0 = time.perf_counter()
         files, roots = discover(paths)
-        known = self.store.sources()
+        known = self.store.file_records()
         report = IngestReport()
         seen: set[str] = set()
         batch: list[_Pending] = []
@@ -98,7 +98,7 @@ class Ingestor:
                 if pending.result.status == "skipped":
                     log.warning("skipped %s: %s", source, pending.result.reason)
                     if source in known:  # a file that became unreadable must not keep stale answers
-                        self._remove(source, known[source], report)
+                        self._remove(source, report)
                         changed = True
                 continue
             batch.append(pending)
@@ -111,10 +111,10 @@ class Ingestor:
             self._flush(batch, report)
             changed = True
 
-        for source, state in known.items():
+        for source in known:
             path = source_path(source, self.settings)
             if source not in seen and _under(path, roots) and not path.exists():
-                self._remove(source, state, report)
+                self._remove(source, report)
                 changed = True
         if changed:
             self.store.bump_version()
@@ -126,32 +126,33 @@ class Ingestor:
         )
         return report
 
-    def _prepare(self, path: Path, source: str, state: SourceState | None) -> _Pending:
+    def _prepare(self, path: Path, source: str, record: FileRecord | None) -> _Pending:
         try:
             size = path.stat().st_size
             if size > self.settings.max_file_mb * 1024 * 1024:
                 raise Unreadable(f"file larger than {self.settings.max_file_mb:g} MB")
             data = path.read_bytes()
             file_hash = sha256(data)
-            if state and state.complete and state.file_hash == file_hash and state.chunker == self.chunker:
+            if record and record.complete and record.file_hash == file_hash and record.chunker == self.chunker:
                 return _Pending(FileResult(source=source, status="unchanged"), [], [], [])
             chunks = chunk_text(load_text(path, data), source, self.splitter)
         except (Unreadable, OSError) as exc:
             return _Pending(FileResult(source=source, status="skipped", reason=str(exc)), [], [], [])
-        old = state.ids if state else set()
+        # A file without a record has no chunks: every write of chunks is preceded by a pending record.
+        old = self.store.chunk_ids(source) if record else set()
         new = [c for c in chunks if c.id not in old]
         kept = [c for c in chunks if c.id in old]
         stale = sorted(old - {c.id for c in chunks})
-        status = "updated" if state else "added"
+        status = "updated" if record else "added"
         result = FileResult(source=source, status=status, chunks_added=len(new), chunks_removed=len(stale))
         return _Pending(result, new, kept, stale, FileRecord(source, file_hash, self.chunker, len(chunks)))
 
     def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
         new = [c for p in batch for c in p.new]
         embeddings = self.embedder.embed([c.text for c in new])
-        # The files' records go first and come back last: if the process dies in between, those files have
-        # no record and the next run redoes them, whatever state their chunks were left in.
-        self.store.forget_files([p.result.source for p in batch])
+        # Pending records first, full ones last: if the process dies in between, the next run redoes these
+        # files, whatever state their chunks were left in.
+        self.store.mark_pending([p.result.source for p in batch])
         self.store.add(new, embeddings)
         self.store.update_spans([c for p in batch for c in p.kept])
         self.store.delete([i for p in batch for i in p.stale])
@@ -163,18 +164,18 @@ class Ingestor:
 
     def remove(self, source: str) -> FileResult:
         """Drop one document's chunks from the index (the file itself is left alone)."""
-        state = self.store.sources().get(source)
-        if state is None:
+        if source not in self.store.file_records():
             raise FileNotFoundError(f"no indexed document '{source}'")
         report = IngestReport()
-        self._remove(source, state, report)
+        self._remove(source, report)
         self.store.bump_version()
         return report.files[0]
 
-    def _remove(self, source: str, state: SourceState, report: IngestReport) -> None:
-        ids = sorted(state.ids)
-        self.store.forget_files([source])
+    def _remove(self, source: str, report: IngestReport) -> None:
+        ids = sorted(self.store.chunk_ids(source))
+        self.store.mark_pending([source])
         self.store.delete(ids)
+        self.store.forget_files([source])
         report.chunks_removed += len(ids)
         if not any(f.source == source for f in report.files):
             report.files.append(FileResult(source=source, status="removed", chunks_removed=len(ids)))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlparse
 
@@ -21,28 +20,22 @@ log = logging.getLogger(__name__)
 _VERSION_KEY = "rag_version"
 
 
-@dataclass
-class SourceState:
-    """What the index holds for one source file."""
+@dataclass(frozen=True)
+class FileRecord:
+    """What the index holds for one file, kept once per file beside the chunks (not on each chunk).
 
-    file_hash: str = ""  # empty when the file has no record: never written in full, or being rewritten
+    A record without ``file_hash`` is pending: it is written before a file's chunks change and replaced by
+    the full record after, so a run killed in between leaves a mark and the next run redoes that file.
+    """
+
+    source: str
+    file_hash: str = ""
     chunker: str = ""
-    ids: set[str] = field(default_factory=set)
-    expected: int = 0  # chunk count recorded with the file; any other count means an interrupted write
+    n_chunks: int = 0
 
     @property
     def complete(self) -> bool:
-        return bool(self.file_hash) and len(self.ids) == self.expected
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    """What an ingest wrote for one file, stored once per file rather than on each of its chunks."""
-
-    source: str
-    file_hash: str
-    chunker: str
-    n_chunks: int
+        return bool(self.file_hash)
 
 
 def make_client(settings: Settings) -> Any:
@@ -68,9 +61,10 @@ class Store:
     """Chunks and their embeddings in a Chroma collection, and one record per file in a second one.
 
     Embeddings are always computed by us and passed in, and the collections have no embedding function,
-    so Chroma's default embedder (which downloads a model) can never run. A chunk carries only its source
-    and span: the per-file fields live in the file records, because every metadata key is a SQLite row per
-    chunk and the write is the part of ingestion that is not embedding (README, "Speed and scale").
+    so Chroma's default embedder (which downloads a model) can never run. A chunk carries its source, span
+    and text; what ingestion needs to know of a file lives in its record, so telling unchanged files apart
+    reads a row per file instead of every chunk, and each chunk's write stays small (README, "Speed and
+    scale").
     """
 
     def __init__(self, settings: Settings, collection: str | None = None, client: Any = None) -> None:
@@ -149,41 +143,51 @@ class Store:
         for i in range(0, len(ids), 5000):
             self.collection.delete(ids=ids[i : i + 5000])
 
-    def forget_files(self, sources: list[str]) -> None:
-        """Drop file records before their chunks change: until recorded again, those files count as unfinished."""
-        if sources:
-            self.files.delete(ids=[document_id(s) for s in sources])
+    def mark_pending(self, sources: list[str]) -> None:
+        """Before a file's chunks change: until its full record is written, the file counts as unfinished."""
+        self.record_files([FileRecord(source) for source in sources])
 
     def record_files(self, records: list[FileRecord]) -> None:
-        """Written after a file's chunks, so a record vouches for chunks that are all in place."""
         if records:
             self.files.upsert(
                 ids=[document_id(r.source) for r in records],
                 embeddings=np.zeros((len(records), 1), dtype=np.float32),
-                metadatas=[
-                    {"source": r.source, "file_hash": r.file_hash, "chunker": r.chunker, "n_chunks": r.n_chunks}
-                    for r in records
-                ],
+                metadatas=[asdict(r) for r in records],
             )
 
+    def forget_files(self, sources: list[str]) -> None:
+        """After a file's chunks are gone."""
+        if sources:
+            self.files.delete(ids=[document_id(s) for s in sources])
+
     # --- reads ---
-    def sources(self) -> dict[str, SourceState]:
-        """Every source with chunks or a file record (a record alone is a file whose chunks went missing)."""
-        states: dict[str, SourceState] = defaultdict(SourceState)
-        for cid, meta in self._scan(self.collection, include=["metadatas"]):
-            states[str(meta["source"])].ids.add(cid)
-        for _, meta in self._scan(self.files, include=["metadatas"]):
-            state = states[str(meta["source"])]
-            state.file_hash = str(meta["file_hash"])
-            state.chunker = str(meta["chunker"])
-            state.expected = int(meta["n_chunks"])
-        return dict(states)
+    def file_records(self) -> dict[str, FileRecord]:
+        """One read of a row per file, however many chunks the files have."""
+        records = {str(m["source"]): _record(m) for _, m in self._scan(self.files, include=["metadatas"])}
+        if not records and self.collection.get(limit=1, include=[])["ids"]:
+            records = self._adopt_unrecorded()
+        return records
+
+    def _adopt_unrecorded(self) -> dict[str, FileRecord]:
+        """Chunks with no file records at all: an index written before file records existed. Every file
+        with chunks gets a pending record, once, so each is checked and re-recorded by the next ingest."""
+        sources = sorted({str(m["source"]) for _, m in self._scan(self.collection, include=["metadatas"])})
+        self.mark_pending(sources)
+        return {s: FileRecord(s) for s in sources}
+
+    def chunk_ids(self, source: str) -> set[str]:
+        return set(self.collection.get(where={"source": source}, include=[])["ids"])
 
     def documents(self) -> list[DocumentInfo]:
         return sorted(
             (
-                DocumentInfo(id=document_id(s), source=s, chunks=len(st.ids), file_hash=st.file_hash)
-                for s, st in self.sources().items()
+                DocumentInfo(
+                    id=document_id(s),
+                    source=s,
+                    chunks=r.n_chunks if r.complete else len(self.chunk_ids(s)),
+                    file_hash=r.file_hash,
+                )
+                for s, r in self.file_records().items()
             ),
             key=lambda d: d.source,
         )
@@ -240,6 +244,15 @@ def document_id(source: str) -> str:
 
 def _metadata(c: Chunk) -> dict[str, str | int]:
     return {"source": c.source, "start": c.start, "end": c.end, "text": c.text}
+
+
+def _record(meta: dict[str, Any]) -> FileRecord:
+    return FileRecord(
+        source=str(meta["source"]),
+        file_hash=str(meta["file_hash"]),
+        chunker=str(meta["chunker"]),
+        n_chunks=int(meta["n_chunks"]),
+    )
 
 
 def _chunk(cid: str, meta: dict[str, Any], doc: str | None) -> Chunk:

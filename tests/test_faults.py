@@ -74,7 +74,7 @@ def test_ingest_killed_halfway_is_completed_by_the_next_run(tmp_path: Path) -> N
     chunks = Store(settings).all_chunks()
     assert len(chunks) == 2000 and len({c.id for c in chunks}) == 2000
     assert len({(c.source, c.start) for c in chunks}) == 2000  # no duplicate chunk of any file
-    assert all(s.complete for s in Store(settings).sources().values())
+    assert all(r.complete for r in Store(settings).file_records().values())
     assert {c.source for c in chunks} == {p.name for p in settings.corpus_dir.iterdir()}
 
 

@@ -77,7 +77,9 @@ def test_an_interrupted_write_is_completed_by_the_next_run(settings: Settings, e
     run(settings, embedder)
     store = Store(settings)
     ids = sorted(c.id for c in store.all_chunks())
-    store.delete(ids[:2])  # as if the process died before all chunks of the file were written
+    # As if the process died after the file's pending record and before all its chunks were written.
+    store.mark_pending(["syria-assad-fall.txt"])
+    store.delete(ids[:2])
     report = run(settings, embedder)
     assert report.chunks_added == 2
     assert sorted(c.id for c in Store(settings).all_chunks()) == ids
@@ -94,11 +96,9 @@ def test_files_outside_the_corpus_are_added_without_pruning_it(
     assert {d.source for d in Store(settings).documents()} == {"syria-assad-fall.txt", extra.resolve().as_posix()}
 
 
-def test_an_update_interrupted_with_a_matching_chunk_count_is_still_redone(
-    settings: Settings, embedder: Embedder, corpus: Path
-) -> None:
+def test_an_interrupted_update_is_redone(settings: Settings, embedder: Embedder, corpus: Path) -> None:
     """The run died after adding one chunk of a new version and deleting one old chunk, then the edit was
-    undone: the chunk count matches the file's, but the missing file record still sends it back."""
+    undone: the chunk count matches the file's, but the pending record still sends it back."""
     run(settings, embedder)
     store = Store(settings)
     before = sorted(c.id for c in store.all_chunks())
@@ -110,27 +110,39 @@ def test_an_update_interrupted_with_a_matching_chunk_count_is_still_redone(
         make_splitter(settings.chunk_size, settings.chunk_overlap),
     )
     newcomer = next(c for c in edited if c.id not in before)
-    store.forget_files([article.name])
+    store.mark_pending([article.name])
     store.add([newcomer], embedder.embed([newcomer.text]))
     store.delete(before[:1])
-    assert len(store.sources()[article.name].ids) == len(before)
+    assert len(store.chunk_ids(article.name)) == len(before)
 
     report = run(settings, embedder)
     assert report.count("updated") == 1 and report.chunks_added == 1 and report.chunks_removed == 1
     assert sorted(c.id for c in Store(settings).all_chunks()) == before
-    assert Store(settings).sources()[article.name].complete
+    assert Store(settings).file_records()[article.name].complete
 
 
-def test_a_file_without_its_record_is_redone_without_embedding(settings: Settings, embedder: Embedder) -> None:
+def test_a_pending_file_is_redone_without_embedding(settings: Settings, embedder: Embedder) -> None:
     run(settings, embedder)
     store = Store(settings)
     source = "syria-assad-fall.txt"
-    recorded = store.sources()[source]
-    store.forget_files([source])
-    assert not store.sources()[source].complete
+    recorded = store.file_records()[source]
+    store.mark_pending([source])
+    assert not store.file_records()[source].complete
     report = run(settings, embedder)
     assert report.count("updated") == 1 and report.chunks_added == report.chunks_removed == 0
-    assert Store(settings).sources()[source] == recorded
+    assert Store(settings).file_records()[source] == recorded
+
+
+def test_a_removal_interrupted_after_its_chunks_went_is_finished(settings: Settings, embedder: Embedder) -> None:
+    run(settings, embedder)
+    store = Store(settings)
+    source = "syria-assad-fall.txt"
+    store.mark_pending([source])
+    store.delete(sorted(store.chunk_ids(source)))
+    assert [d.chunks for d in store.documents()] == [0]
+    (settings.corpus_dir / source).unlink()
+    report = run(settings, embedder)
+    assert report.count("removed") == 1 and Store(settings).file_records() == {}
 
 
 def test_an_index_in_the_earlier_layout_is_upgraded_without_embedding(
@@ -153,7 +165,7 @@ def test_an_index_in_the_earlier_layout_is_upgraded_without_embedding(
 
     report = run(settings, embedder)
     assert report.count("updated") == 1 and report.chunks_added == report.chunks_removed == 0
-    assert Store(settings).sources()[article.name].complete
+    assert Store(settings).file_records()[article.name].complete
     assert run(settings, embedder).count("unchanged") == 1
     by_id = {c.id: c for c in Store(settings).all_chunks()}
     assert all(by_id[c.id].text == c.text for c in chunks)
