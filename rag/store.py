@@ -135,7 +135,8 @@ class Store:
         )
 
     def update_spans(self, chunks: list[Chunk]) -> None:
-        """Refresh where chunks whose text did not change now sit in their file (no re-embedding)."""
+        """Refresh where chunks whose text did not change now sit in their file (no re-embedding); this also
+        moves the text of an index written in the earlier layout from the document into the metadata."""
         if chunks:
             self.collection.update(ids=[c.id for c in chunks], metadatas=[_metadata(c) for c in chunks])
 
