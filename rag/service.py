@@ -219,7 +219,7 @@ class RagService:
         ticket = self.gate.admit()
         return AnswerStream(ticket, self._remember(key, engine.stream(question, history, k)))
 
-    def _remember(self, key: tuple[str, ...], events: Iterator[str | Answer]) -> Iterator[str | Answer]:
+    def _remember(self, key: str, events: Iterator[str | Answer]) -> Iterator[str | Answer]:
         for event in events:
             if isinstance(event, Answer):
                 self.cache.put(key, event)
