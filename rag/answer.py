@@ -15,7 +15,8 @@ from rag.errors import InvalidQuestion
 from rag.focus import focus
 from rag.generate import ABSTAIN_TEXT, Confidence, Generator
 from rag.retrieve import HybridRetriever
-from rag.schema import Answer, ScoredChunk, Turn
+from rag.schema import AbstainReason, Answer, ScoredChunk, Turn
+from rag.terms import names, stem
 from rag.verify import answers_the_kind_asked, support, unsupported_numbers
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 # Below this share of the answer's new words found in its cited passages, the answer is treated as
 # not supported (it brings in facts from elsewhere) and the bot abstains. Chosen on evals/seed.jsonl.
 MIN_SUPPORT = 0.6
+NEAREST = 3  # passages shown with an abstention
 
 
 def validate_question(question: str, settings: Settings) -> str:
@@ -73,9 +75,12 @@ class QAEngine:
         passages, best = self.context(standalone, k)
         timings["retrieve"] = _ms(t)
 
+        missing = self.unknown_names(standalone) if self.settings.check_names else []
         raw = ""
         decline: float | None = None
-        if best >= self.settings.min_score:
+        if best < self.settings.min_score:
+            log.info("abstain: best passage score %.3f below %.3f", best, self.settings.min_score)
+        elif not missing:
             t = time.perf_counter()
             first: float | None = None
             for token in self.generator.stream(standalone, passages):
@@ -88,19 +93,45 @@ class QAEngine:
                 yield token
             timings["first_token"] = first or 0.0
             timings["generate"] = _ms(t)
-        else:
-            log.info("abstain: best passage score %.3f below %.3f", best, self.settings.min_score)
 
-        answer = self.finalize(raw, standalone, passages, decline)
+        if best < self.settings.min_score:
+            answer = _abstain("no_relevant_passage", "No passage of the documents is close to the question.", passages)
+        elif missing:
+            listed = ", ".join(f"'{n}'" for n in missing)
+            answer = _abstain("not_in_documents", f"The documents never mention {listed}.", passages)
+        else:
+            answer = self.finalize(raw, standalone, passages, decline)
+        answer.checks = {
+            "best_score": round(best, 4),
+            "unknown_names": missing,
+            "decline_prob": decline,
+            **answer.checks,
+        }
+        if raw:
+            answer.checks["draft"] = " ".join(raw.split())
         answer.question = question
         answer.standalone_question = standalone
         timings["total"] = _ms(t0)
         answer.timings_ms = timings
         log.info(
             "answered",
-            extra={"abstained": answer.abstained, "citations": len(answer.citations), "ms": timings["total"]},
+            extra={
+                "abstained": answer.abstained,
+                "reason": answer.abstain_reason,
+                "citations": len(answer.citations),
+                "ms": timings["total"],
+            },
         )
         yield answer
+
+    def unknown_names(self, question: str) -> list[str]:
+        """Names and numbers of the question that no indexed document contains (folded, or by stem).
+
+        A question about something the documents never mention cannot be answered from them, whatever
+        passage the model would cite; declining it needs no threshold and no generation.
+        """
+        vocabulary = self.retriever.vocabulary()
+        return [n for n in names(question) if n not in vocabulary and stem(n) not in vocabulary]
 
     def context(self, question: str, k: int | None = None) -> tuple[list[ScoredChunk], float]:
         """The passages the generator reads for ``question``, and the best dense score among those found."""
@@ -126,13 +157,17 @@ class QAEngine:
         text = " ".join(raw.split())
         log.info("generated: %r (decline probability %s)", text, decline_prob)
         if not text or is_abstention(text):
-            return Answer(answer=ABSTAIN_TEXT, abstained=True)
+            return _abstain("model_declined", "The generator found no answer in the passages.", passages)
         if decline_prob is not None and decline_prob >= self.settings.decline_threshold:
             log.info("abstain: the model leaned to declining (p=%.2f)", decline_prob)
-            return Answer(answer=ABSTAIN_TEXT, abstained=True)
+            return _abstain(
+                "model_declined",
+                f"The generator leaned to declining (probability {decline_prob:.2f}).",
+                passages,
+            )
         if not answers_the_kind_asked(question, text):
             log.info("abstain: %r does not give what %r asks for", text, question)
-            return Answer(answer=ABSTAIN_TEXT, abstained=True)
+            return _abstain("wrong_kind", "The answer does not give what the question asks for.", passages)
         clean, citations = resolve(text, passages)
         if citations and _supported(clean, question, [c.text for c in citations]):
             return Answer(answer=clean, citations=citations, grounded=True)
@@ -141,7 +176,7 @@ class QAEngine:
         chosen = _attribute(bare, question, passages, cited)
         if chosen is None:
             log.info("abstain: no passage supports the answer %r", clean)
-            return Answer(answer=ABSTAIN_TEXT, abstained=True)
+            return _abstain("not_supported", f"No passage supports the drafted answer: {bare!r}.", passages)
         log.info("citations re-attributed to passages %s: %r", [i + 1 for i in chosen], clean)
         marks = "".join(f"[{n}]" for n in range(1, len(chosen) + 1))
         return Answer(
@@ -151,6 +186,19 @@ class QAEngine:
     def _invoke_dict(self, inputs: dict[str, Any]) -> Answer:
         history = [Turn.model_validate(t) for t in inputs.get("history") or []]
         return self.ask(inputs["question"], history, inputs.get("k"))
+
+
+def _abstain(reason: AbstainReason, detail: str, passages: list[ScoredChunk]) -> Answer:
+    """ "The documents do not say.", with which check said so and the passages nearest the question."""
+    nearest = sorted(passages, key=lambda p: p.score, reverse=True)[:NEAREST]
+    marks = "".join(f"[{n}]" for n in range(1, len(nearest) + 1))
+    return Answer(
+        answer=ABSTAIN_TEXT,
+        abstained=True,
+        abstain_reason=reason,
+        abstain_detail=detail,
+        nearest=resolve(marks, nearest)[1],
+    )
 
 
 def _supported(answer: str, question: str, evidence: list[str]) -> bool:

@@ -154,6 +154,7 @@ def run_evaluation(
     corpus: Path | None = None,
     k: int | None = None,
     limit: int | None = None,
+    split: str | None = None,
     compare: bool | Sequence[str] = False,
     out: Path | None = None,
     progress: ProgressFn | None = None,
@@ -162,13 +163,15 @@ def run_evaluation(
 
     ``corpus`` (or the manifest's corpus) is indexed incrementally into a collection of its own; without
     one, the current index is evaluated. ``compare`` adds dense-only, BM25-only and the naive chain
-    (``True``), or the named ones of them.
+    (``True``), or the named ones of them. ``split`` keeps one split's questions (``dev`` or ``test``).
     ``out`` writes the report files there (see ``rag.reports.write_reports``).
     """
     t0 = time.perf_counter()
     started = datetime.now(UTC).isoformat(timespec="seconds")
     baselines = _baselines(compare)
     spec = load_evalset(evalset)
+    if split:
+        spec = spec.only(split)
     items = spec.items[:limit] if limit else spec.items
     if k:
         settings = settings.model_copy(update={"top_k": k})

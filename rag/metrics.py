@@ -17,6 +17,7 @@ import numpy as np
 
 from rag.chunking import sentence_spans
 from rag.citations import markers
+from rag.terms import content_terms, covered
 from rag.verify import content_words
 
 # A sentence counts as grounded when this share of its content words is in the passages it cites:
@@ -45,6 +46,31 @@ def contains_answer(prediction: str, golds: Sequence[str]) -> bool:
     """One of the gold answers appears in the normalised prediction as whole words."""
     pred = f" {normalize(prediction)} "
     return any(f" {normalize(g)} " in pred for g in golds if normalize(g))
+
+
+# The lenient match counts a reply as right when it holds at least this share of a gold answer's
+# content words (stemmed, compared as the same term, the question's own words left out).
+LENIENT_RECALL = 0.5
+
+
+def lenient_match(prediction: str, golds: Sequence[str], question: str = "") -> bool:
+    """The strict match, or: the reply holds at least half the content words of a gold answer that the
+    question does not already contain, compared by stem and as the same term (see ``rag.terms``).
+
+    "the European Union" matches "Europe", "the Avalanche" matches "Colorado Avalanche", "throne of
+    England" matches "King of England"; "1756 to 1763" does not match "six years". Numbers must be
+    equal. A gold answer made only of the question's words falls back to the strict match.
+    """
+    if contains_answer(prediction, golds):
+        return True
+    reply = content_terms(prediction)
+    asked = content_terms(question)
+    for gold in golds:
+        wanted = content_terms(gold)
+        wanted -= covered(wanted, asked)
+        if wanted and len(covered(wanted, reply)) / len(wanted) >= LENIENT_RECALL:
+            return True
+    return False
 
 
 def exact_match(prediction: str, golds: Sequence[str]) -> bool:

@@ -15,6 +15,7 @@ CHART_METRICS = [
     "hit@k",
     "accuracy",
     "accuracy_cited",
+    "accuracy_cited_lenient",
     "f1",
     "abstention_f1",
     "citation_precision",

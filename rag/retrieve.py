@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from typing import Any
 
@@ -16,15 +15,15 @@ from pydantic import ConfigDict, PrivateAttr
 from rag.embeddings import Embedder
 from rag.schema import Chunk, ScoredChunk
 from rag.store import Store
+from rag.terms import stem, words
 
 log = logging.getLogger(__name__)
 
 RRF_K = 60  # the constant of Cormack et al. (2009); damps the weight of the very first ranks
-_TOKEN = re.compile(r"[a-z0-9]+")
 
 
 def tokenize(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
+    return words(text)  # lower case, accents folded: "Céloron" finds "Celeron"
 
 
 class _BM25Index:
@@ -36,9 +35,13 @@ class _BM25Index:
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG on import
         self.chunks = chunks
         self.retriever: Any = None
+        tokens = [tokenize(c.text) for c in chunks]
+        # Every word the corpus uses, and its stem: what the question checks look names up in.
+        self.vocabulary: set[str] = set().union(*tokens) if tokens else set()
+        self.vocabulary |= {stem(w) for w in self.vocabulary}
         if chunks:
             self.retriever = bm25s.BM25()
-            self.retriever.index([tokenize(c.text) for c in chunks], show_progress=False)
+            self.retriever.index(tokens, show_progress=False)
 
     def search(self, query: str, n: int) -> list[tuple[Chunk, float]]:
         tokens = tokenize(query)
@@ -83,6 +86,10 @@ class HybridRetriever(BaseRetriever):
         for cid, emb in self.store.embeddings(missing).items():
             sims[cid] = float(np.dot(emb, q))
         return [ScoredChunk(chunk=by_id[cid], score=round(sims[cid], 4), fused=round(fused[cid], 5)) for cid in top]
+
+    def vocabulary(self) -> set[str]:
+        """The words (and their stems) of every indexed chunk, as of the index's current version."""
+        return self._bm25_index().vocabulary
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         return [

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 
 class Chunk(BaseModel):
@@ -33,9 +34,29 @@ class Citation(BaseModel):
     score: float
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_unicode(text: str) -> str:
+    """Refuse text with lone surrogates (JSON allows "\\ud800"; UTF-8 cannot encode it, so it would
+    fail deep inside the embedder or the response encoder instead of at the door)."""
+    if bad := _SURROGATE.search(text):
+        raise ValueError(
+            f"the text is not valid Unicode: a lone surrogate U+{ord(bad.group()):04X} at character {bad.start()}"
+        )
+    return text
+
+
+# A string that can be encoded as UTF-8: every text field a client sends.
+UnicodeText = Annotated[str, AfterValidator(valid_unicode)]
+
+
 class Turn(BaseModel):
     role: Literal["user", "assistant"]
-    content: str
+    content: UnicodeText
+
+
+AbstainReason = Literal["no_relevant_passage", "not_in_documents", "model_declined", "wrong_kind", "not_supported"]
 
 
 class Answer(BaseModel):
@@ -47,6 +68,20 @@ class Answer(BaseModel):
     standalone_question: str = Field("", description="The question as searched, after follow-up rewriting.")
     timings_ms: dict[str, float] = {}
     cached: bool = Field(False, description="Served from the answer cache: the same question over the same index.")
+    abstain_reason: AbstainReason | None = Field(
+        None,
+        description="Which check declined: no_relevant_passage (nothing retrieved is close to the question), "
+        "not_in_documents (the question names something the documents never mention), model_declined (the "
+        "generator said the passages do not answer), wrong_kind (e.g. no quantity for 'how many'), "
+        "not_supported (the answer's words are not in the passages it cites).",
+    )
+    abstain_detail: str = Field("", description="The reason in a sentence, for people.")
+    nearest: list[Citation] = Field(
+        [], description="With an abstention: the passages closest to the question, to read for oneself."
+    )
+    checks: dict[str, Any] = Field(
+        {}, description="What the checks measured (best similarity, names not found, decline probability, support)."
+    )
 
 
 class FileResult(BaseModel):
@@ -80,7 +115,7 @@ class EvalJob(BaseModel):
 
     id: str
     evalset: str
-    status: Literal["running", "done", "failed"] = "running"
+    status: Literal["running", "done", "failed", "cancelled"] = "running"
     done: int = Field(0, description="Questions answered so far (over all configurations).")
     total: int = 0
     stage: str = ""
@@ -88,3 +123,6 @@ class EvalJob(BaseModel):
     seconds: float | None = None
     results: list[dict[str, Any]] | None = Field(None, description="Per configuration: name and metrics.")
     table: list[dict[str, Any]] | None = Field(None, description="One row per metric, a column per configuration.")
+    errors: list[dict[str, str]] = Field(
+        [], description="Questions of the set left out because they cannot be asked: id and why."
+    )

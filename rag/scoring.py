@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from rag import metrics as m
@@ -34,8 +36,13 @@ class EvalRecord(BaseModel):
     citations: list[Citation]
     support_units: int = Field(0, description="Gold-support units of the question (quotes or documents).")
     retrieved: list[Retrieved] = Field(default=[], description="The retrieval ranking, best first.")
+    kind: str = Field("", description="answerable, unanswerable or out_of_corpus (when the set says).")
     correct: bool = Field(description="Answerable, not abstained, and a gold answer is in the answer.")
     supported: bool = Field(description="Correct, and a cited passage holds the gold support.")
+    correct_lenient: bool = Field(False, description="Answerable, not abstained, and the lenient match holds.")
+    supported_lenient: bool = Field(False, description="Lenient correct, and a cited passage holds the gold support.")
+    abstain_reason: str | None = Field(None, description="Which check declined, when the bot abstained.")
+    checks: dict[str, Any] = Field(default={}, description="What the answer checks measured.")
     exact_match: bool
     f1: float
     citation_support: list[bool] = Field(default=[], description="Per citation: it holds the gold support.")
@@ -60,6 +67,8 @@ class Metrics(BaseModel):
     # answers, over answerable questions
     accuracy: float | None
     accuracy_cited: float | None
+    accuracy_lenient: float | None = None
+    accuracy_cited_lenient: float | None = None
     exact_match: float | None
     f1: float | None
     false_abstention_rate: float | None
@@ -68,6 +77,9 @@ class Metrics(BaseModel):
     abstention_recall: float | None
     abstention_f1: float | None
     unanswerable_answered_rate: float | None
+    # by kind, where the set marks it: adversarial unanswerables and questions off the corpus
+    adversarial_abstained_rate: float | None = None
+    out_of_corpus_answered_rate: float | None = None
     # citations, over answered answerable questions
     citation_precision: float | None
     citation_recall: float | None
@@ -102,6 +114,7 @@ def score(
     text = strip_markers(answer.answer)
     given = not answer.abstained
     correct = item.answerable and given and m.contains_answer(text, item.answers)
+    lenient = item.answerable and given and m.lenient_match(text, item.answers, item.question)
     support = [bool(item.supported_by(c.text, c.source)) for c in answer.citations]
     grounded, sentences = (
         m.grounded_sentences(answer.answer, {c.n: c.text for c in answer.citations}) if given else (0, 0)
@@ -117,8 +130,13 @@ def score(
         citations=answer.citations,
         support_units=item.support_units(),
         retrieved=ranking,
+        kind=item.kind or ("answerable" if item.answerable else "unanswerable"),
         correct=correct,
         supported=correct and m.citation_recall(support),
+        correct_lenient=lenient,
+        supported_lenient=lenient and m.citation_recall(support),
+        abstain_reason=answer.abstain_reason,
+        checks=answer.checks,
         exact_match=item.answerable and given and m.exact_match(text, item.answers),
         f1=m.token_f1(text, item.answers) if item.answerable and given else 0.0,
         citation_support=support,
@@ -153,6 +171,8 @@ def summarize(records: list[EvalRecord], k: int, cutoffs: tuple[int, ...] = RETR
         mrr=m.mean([m.reciprocal_rank(rankings[r.id]) for r in with_support]),
         accuracy=m.mean([r.correct for r in ans]),
         accuracy_cited=m.mean([r.supported for r in ans]),
+        accuracy_lenient=m.mean([r.correct_lenient for r in ans]),
+        accuracy_cited_lenient=m.mean([r.supported_lenient for r in ans]),
         exact_match=m.mean([r.exact_match for r in ans]),
         f1=m.mean([r.f1 for r in ans]),
         false_abstention_rate=m.mean([r.abstained for r in ans]),
@@ -160,6 +180,8 @@ def summarize(records: list[EvalRecord], k: int, cutoffs: tuple[int, ...] = RETR
         abstention_recall=recall,
         abstention_f1=f1,
         unanswerable_answered_rate=m.mean([not r.abstained for r in unanswerable]),
+        adversarial_abstained_rate=m.mean([r.abstained for r in unanswerable if r.kind == "unanswerable"]),
+        out_of_corpus_answered_rate=m.mean([not r.abstained for r in unanswerable if r.kind == "out_of_corpus"]),
         citation_precision=m.mean([m.citation_precision(r.citation_support) for r in answered]),
         citation_recall=m.mean([m.citation_recall(r.citation_support) for r in answered]),
         groundedness=m.ratio(sum(r.grounded_sentences for r in records), sum(r.sentences for r in records)),

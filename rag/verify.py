@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
 from rag.citations import strip_markers
+from rag.terms import content_terms, covered
 
 _WORD = re.compile(r"[a-z0-9]+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -43,42 +42,28 @@ _NUMBER_WORDS = {
 _HOW_MUCH = re.compile(r"\bhow (?:many|much)\b", re.I)
 
 
-def _stem(word: str) -> str:
-    """A light suffix stripper: "serve", "serves" and "served" all become "serv"."""
-    for suffix in ("ing", "ed", "es", "s", "ly"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            word = word[: -len(suffix)]
-            break
-    return word[:-1] if len(word) > 4 and word.endswith("e") else word
-
-
 # Words that frame an answer in the terms of its question ("When did it take place?" - "It took place
 # in 1560") and state no fact of their own; counted as new words, they made right answers look
 # unsupported (measured on the SQuAD 2.0 subset, see README "Evaluation").
-_FRAME = {
-    _stem(w)
-    for w in (
-        *("call", "called", "calls", "named", "known", "take", "takes", "took", "taken"),
-        *("place", "happen", "happened", "occur", "occurred"),
-    )
-}
+_FRAME = content_terms("call called calls named known take takes took taken place happen happened occur occurred")
 
 
 def content_words(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(strip_markers(text).lower()) if w not in ENGLISH_STOP_WORDS}
+    return content_terms(strip_markers(text))
 
 
 def support(answer: str, question: str, evidence: list[str]) -> float:
     """Share of the answer's new content words (those not already in the question) found in the evidence.
 
-    A low value means the answer brings in facts the cited passages do not contain, for example from the
-    model's memory. An answer that only repeats the question's words says nothing and scores 0.
+    Words are compared by stem and as the same term ("elected"/"election", "European"/"Europe"), so a
+    faithful paraphrase keeps its support. A low value means the answer brings in facts the cited
+    passages do not contain, for example from the model's memory. An answer that only repeats the
+    question's words says nothing and scores 0.
     """
-    novel = content_words(answer) - content_words(question) - _FRAME
+    novel = content_words(answer) - covered(content_words(answer), content_words(question)) - _FRAME
     if not novel:
         return 0.0
-    found = content_words(" ".join(evidence))
-    return len(novel & found) / len(novel)
+    return len(covered(novel, content_words(" ".join(evidence)))) / len(novel)
 
 
 def unsupported_numbers(answer: str, evidence: list[str]) -> set[str]:

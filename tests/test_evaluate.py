@@ -17,7 +17,7 @@ from rag.embeddings import Embedder
 from rag.evaluate import _ReusingGenerator, eval_settings, run_evaluation
 from rag.generate import ExtractiveGenerator
 from rag.naive import CHUNK_SIZE
-from rag.reports import metrics_table, render_chart_svg, render_html, write_reports
+from rag.reports import CHART_METRICS, metrics_table, render_chart_svg, render_html, write_reports
 from rag.schema import Chunk, ScoredChunk
 from rag.store import Store
 from tests.conftest import ROOT
@@ -88,7 +88,7 @@ def test_report_files(settings: Settings, corpus: Path, tmp_path: Path) -> None:
     page = render_html(report)
     assert page.count("<svg") == 1 and "<table>" in page and "<script" not in page
     svg = render_chart_svg(report)
-    assert svg.count("<rect") == 1 + 8  # legend + one bar per chart metric
+    assert svg.count("<rect") == 1 + len(CHART_METRICS)  # legend + one bar per chart metric
 
 
 def test_identical_prompts_are_generated_once(embedder: Embedder) -> None:

@@ -1,0 +1,87 @@
+"""Words as the answer checks compare them: accents folded, stop words dropped, English stems.
+
+Shared by the support check (is the answer in its passages?), the question checks (does the corpus
+mention what is asked?) and the lenient answer match of the evaluation, so all three agree on what
+counts as "the same word": "elected" and "election", "Céloron" and "Celeron", "losses" and "loss".
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+
+import Stemmer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+_CASED = re.compile(r"[^\W_]+", re.UNICODE)
+_local = threading.local()  # a PyStemmer object must not be shared between threads
+
+# Words that ask or frame rather than name a subject: never a question's key term.
+QUESTION_WORDS = frozenset(
+    {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "did", "does", "do", "was", "were"}
+)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: "Céloron" and "Celeron" are one word."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def words(text: str) -> list[str]:
+    return _TOKEN.findall(fold(text))
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """The Snowball (Porter 2) English stem: "served", "serves", "serving" -> "serv"."""
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = Stemmer.Stemmer("english")
+    return stemmer.stemWord(word)
+
+
+def content_terms(text: str) -> set[str]:
+    """Stems of the words that carry content (no stop words, no single letters)."""
+    return {stem(w) for w in words(text) if len(w) > 1 and w not in ENGLISH_STOP_WORDS}
+
+
+def same_term(a: str, b: str) -> bool:
+    """Two stems name the same thing: equal, or one extends the other ("europ"/"european",
+    "elect"/"elector"); the shorter must keep 4 letters so "par" never matches "paris"."""
+    if a == b:
+        return True
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    return len(short) >= 4 and long.startswith(short) and not short.isdigit()
+
+
+def covered(terms: set[str], pool: set[str]) -> set[str]:
+    """The terms that ``pool`` holds, as the same term (see ``same_term``)."""
+    found = terms & pool
+    for term in terms - found:
+        if len(term) >= 4 and any(same_term(term, p) for p in pool):
+            found.add(term)
+    return found
+
+
+def names(question: str) -> list[str]:
+    """The names and numbers a question mentions: capitalised words past its first word, words in
+    capitals, and anything with a digit, folded ("Who did Maher al-Assad meet in 2024?" ->
+    ["maher", "assad", "2024"]). These say what the question is about; a corpus that never
+    mentions one of them cannot answer it."""
+    found: list[str] = []
+    for i, match in enumerate(_CASED.finditer(question)):
+        word = match.group()
+        is_number = any(ch.isdigit() for ch in word)
+        if not is_number and not (i > 0 and word[0].isupper() and len(word) > 1):
+            continue
+        token = fold(word)
+        acronym = word.isupper() and len(word) > 1  # "UN", "US": names, though "un" and "us" are stop words
+        for part in _TOKEN.findall(token):
+            common = part in ENGLISH_STOP_WORDS or part in QUESTION_WORDS
+            if len(part) > 1 and (acronym or not common) and part not in found:
+                found.append(part)
+    return found
