@@ -5,11 +5,12 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, File, Request, Response, UploadFile, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -47,7 +48,7 @@ from rag.errors import (
     UnsupportedFile,
 )
 from rag.schema import Answer, EvalJob, FileResult
-from rag.service import AnswerStream, RagService
+from rag.service import AnswerStream, RagService, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ STATUS: dict[type[RagError], int] = {
     Busy: 503,
 }
 OPEN_PATHS = {"/healthz"}
+T = TypeVar("T")
 
 
 def sse(event: str, data: Any) -> bytes:
@@ -125,28 +127,55 @@ def list_documents(service: Service) -> DocumentList:
     return DocumentList(collection=service.store.name, documents=service.documents())
 
 
+async def in_write_turn(request: Request, service: RagService, work: Callable[[Ticket], T]) -> T:
+    """Run a document write in its turn, without holding a worker thread while it waits.
+
+    The place in the write queue is taken here, at once (a full queue is a 503 with Retry-After right
+    away); the wait for the turn is asynchronous, and the write itself runs on one thread of its own,
+    so a burst of uploads never occupies the thread pool the other (sync) routes, /healthz included,
+    need to answer.
+    """
+    ticket = service.writes.admit()
+    try:
+        limiter = getattr(request.app.state, "write_thread", None)
+        if limiter is None:
+            limiter = request.app.state.write_thread = anyio.CapacityLimiter(1)
+        return await anyio.to_thread.run_sync(work, ticket, limiter=limiter)
+    finally:
+        ticket.release()
+
+
 @api.post("/documents", response_model=UploadResult, status_code=status.HTTP_201_CREATED)
-def upload_document(
+async def upload_document(
     file: Annotated[UploadFile, File(description="A .txt, .md, .pdf or .html file.")],
     service: Service,
+    request: Request,
     response: Response,
 ) -> UploadResult:
-    """Save the file into the corpus folder and index it; a file of the same name is replaced."""
+    """Save the file into the corpus folder and index it; a file of the same name is replaced.
+
+    Uploads and deletes run one at a time; when too many wait, 503 with Retry-After."""
     limit = int(service.settings.max_file_mb * 1024 * 1024)
-    data = file.file.read(limit + 1)  # never more than the limit in memory
+    data = await file.read(limit + 1)  # never more than the limit in memory
     if len(data) > limit:
         raise FileTooLarge(f"the file is over the {service.settings.max_file_mb:g} MB limit")
-    result = service.add_document(file.filename or "", data)
-    if result.status != "added":
+    name = service.check_upload(file.filename or "", len(data))  # a bad name is a 4xx, never a 503
+
+    def write(ticket: Ticket) -> UploadResult:
+        result = service.add_document(name, data, ticket)
+        document = next((d for d in service.documents() if d.source == result.source), None)
+        return UploadResult(file=result, document=document)
+
+    upload = await in_write_turn(request, service, write)
+    if upload.file.status != "added":
         response.status_code = status.HTTP_200_OK
-    document = next((d for d in service.documents() if d.source == result.source), None)
-    return UploadResult(file=result, document=document)
+    return upload
 
 
 @api.delete("/documents/{doc_id}", response_model=FileResult)
-def delete_document(doc_id: str, service: Service) -> FileResult:
-    """Remove a document from the index, and its file from the corpus folder."""
-    return service.delete_document(doc_id)
+async def delete_document(doc_id: str, service: Service, request: Request) -> FileResult:
+    """Remove a document from the index, and its file from the corpus folder (in turn with uploads)."""
+    return await in_write_turn(request, service, lambda ticket: service.delete_document(doc_id, ticket))
 
 
 evals = APIRouter(prefix="/api", tags=["evaluation"], responses=ERRORS)
@@ -167,6 +196,13 @@ def start_eval(body: EvalRequest, service: Service) -> EvalJob:
 def eval_status(job_id: str, service: Service) -> EvalJob:
     """Progress, then the metrics of each configuration (``table``: one row per metric)."""
     return service.eval_job(job_id)
+
+
+@evals.delete("/eval/{job_id}", response_model=EvalJob, status_code=status.HTTP_202_ACCEPTED)
+def cancel_eval(job_id: str, service: Service) -> EvalJob:
+    """Stop a running evaluation: it stops before its next question, then reads ``cancelled``
+    (409 when it is not running)."""
+    return service.cancel_eval(job_id)
 
 
 @evals.get(
@@ -205,8 +241,9 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Models load in the background: /healthz answers at once, /readyz says when loading is done.
-        threading.Thread(target=service.warm_up, name="warm-up", daemon=True).start()
+        # In the background: the corpus folder is checked against the index (repairs a crash mid-upload)
+        # and models load; /healthz answers at once, /readyz says when both are done.
+        service.start()
         yield
 
     app = FastAPI(

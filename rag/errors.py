@@ -51,3 +51,11 @@ class UnreadableDocument(RagError):
 
 class Conflict(RagError):
     """The request clashes with work in progress (e.g. an evaluation is already running)."""
+
+
+class InvalidEvalSet(InvalidQuestion):
+    """An eval set that cannot be run as asked: unreadable, or questions the server would refuse."""
+
+
+class EvalCancelled(RagError):
+    """An evaluation stopped on request (raised inside the run, between two questions)."""

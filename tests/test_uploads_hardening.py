@@ -1,0 +1,153 @@
+"""Document writes and evaluation jobs under stress, on real servers (extractive generator).
+
+A burst of uploads while other routes must keep answering, a server killed with SIGKILL in the middle of
+an upload, two replicas racing on one corpus folder and one Chroma server, hostile file names, and
+evaluation jobs with a bad question, cancelled, or piling up.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from rag.chunking import sha256
+from tests.server import ARTICLE, Server, free_port, serve
+
+EXTRACTIVE = {"RAG_LLM": "extractive"}
+LIGHTHOUSE = "What colour was the lighthouse of Port Ellery painted?"
+
+
+def paragraphs(n: int, tag: str, first: str = "") -> bytes:
+    """``n`` distinct paragraphs of about 300 characters (one chunk each), ``first`` leading."""
+    body = [
+        f"Log {tag} entry {i}. The ferry from the north quay left at {i % 24:02d}:{(i * 7) % 60:02d} with "
+        f"{(i * 13) % 97} passengers and {(i * 5) % 41} crates of salt fish aboard. The mate, called {tag} "
+        f"{i}, noted a {['grey', 'calm', 'rough', 'bright'][i % 4]} sea and a wind of force {(i % 9) + 1} "
+        f"from the {['north', 'south', 'east', 'west'][i % 4]} before the harbour lights came on."
+        for i in range(n)
+    ]
+    return ("\n\n".join([first, *body] if first else body) + "\n").encode()
+
+
+def disk(corpus: Path) -> dict[str, str]:
+    """Documents on disk: name -> content hash (hidden files are never documents)."""
+    return {p.name: sha256(p.read_bytes()) for p in corpus.iterdir() if p.is_file() and not p.name.startswith(".")}
+
+
+def index(client: httpx.Client) -> dict[str, str]:
+    """Documents in the index: source -> content hash (empty while a write of it is unfinished)."""
+    r = client.get("/api/documents")
+    assert r.status_code == 200, r.text
+    return {d["source"]: d["file_hash"] for d in r.json()["documents"]}
+
+
+def leftovers(corpus: Path) -> list[str]:
+    return [p.name for p in corpus.iterdir() if "upload" in p.name]
+
+
+def upload(client: httpx.Client, name: str, data: bytes) -> httpx.Response:
+    return client.post("/api/documents", files={"file": (name, data, "text/plain")})
+
+
+@contextmanager
+def restart(folder: Path, env: dict[str, str]) -> Iterator[Server]:
+    """``rag serve`` again on the folder ``serve`` set up, with no ``rag ingest`` before it: whatever
+    the last process left is what this one finds."""
+    port = free_port()
+    environ = {
+        **os.environ,
+        "RAG_CORPUS_DIR": str(folder / "corpus"),
+        "RAG_DATA_DIR": str(folder / "index"),
+        "RAG_EXAMPLES": "0",
+        "RAG_LOG_LEVEL": "INFO",
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "ANONYMIZED_TELEMETRY": "False",
+        **env,
+    }
+    log = folder / "restarted.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)],
+            env=environ, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    server = Server(f"http://127.0.0.1:{port}", folder / "corpus", log, None, proc.pid)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert proc.poll() is None, f"server exited:\n{log.read_text()}"
+            try:
+                if httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"server not ready:\n{log.read_text()}"
+            time.sleep(0.5)
+        yield server
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        assert "Traceback" not in log.read_text(), log.read_text()
+
+
+# --- a burst of uploads -------------------------------------------------------------------------------
+
+
+def test_a_burst_of_uploads_is_queued_or_refused_at_once_while_the_server_stays_responsive(tmp_path: Path) -> None:
+    """One large upload then 49 small ones at once: /healthz and the read routes keep answering within
+    a second, every upload is either done or refused at once with 503 + Retry-After, and disk and index
+    agree afterwards."""
+    big = paragraphs(1500, "big")  # ~500 KB: tens of seconds of embedding on a busy 2-core machine
+    with serve(tmp_path, EXTRACTIVE) as server, server.client(timeout=900) as client, server.client(10) as probe:
+
+        def timed(name: str, data: bytes) -> tuple[httpx.Response, float]:
+            t0 = time.perf_counter()
+            r = upload(client, name, data)
+            return r, time.perf_counter() - t0
+
+        latency: dict[str, list[float]] = {"/healthz": [], "/api/documents": [], "/api/info": []}
+        with ThreadPoolExecutor(50) as pool:
+            first = pool.submit(timed, "big.txt", big)
+            deadline = time.monotonic() + 120
+            while not (server.corpus / "big.txt").exists():  # the big one is being indexed
+                assert time.monotonic() < deadline and not first.done(), first.result()
+                time.sleep(0.05)
+            rest = [pool.submit(timed, f"small-{i:02d}.txt", paragraphs(3, f"small{i}")) for i in range(49)]
+            while not all(f.done() for f in [first, *rest]):
+                for path, seen in latency.items():
+                    t0 = time.perf_counter()
+                    try:
+                        status = probe.get(path).status_code
+                    except httpx.TimeoutException:
+                        status = 0
+                    seen.append(time.perf_counter() - t0)
+                    assert status in (0, 200), (path, status)
+                time.sleep(0.2)
+            results = [f.result() for f in [first, *rest]]
+
+        worst = {path: round(max(seen), 2) for path, seen in latency.items()}
+        print("slowest answers during the burst (s):", worst, "probes:", len(latency["/healthz"]))
+        assert worst["/healthz"] < 1.0, worst
+        assert worst["/api/documents"] < 2.0 and worst["/api/info"] < 2.0, worst
+
+        names = ["big.txt", *(f"small-{i:02d}.txt" for i in range(49))]
+        done = [name for (r, _), name in zip(results, names, strict=True) if r.status_code == 201]
+        refused = [(r, s) for r, s in results if r.status_code == 503]
+        assert len(done) + len(refused) == 50, [r.status_code for r, _ in results]
+        assert "big.txt" in done and refused, [r.status_code for r, _ in results]
+        for r, seconds in refused:  # refused at once, with when to come back
+            assert seconds < 2.0 and int(r.headers["retry-after"]) >= 1 and "busy" in r.json()["detail"], (
+                seconds, r.headers, r.text,
+            )  # fmt: skip
+        print(f"{len(done)} uploads done, {len(refused)} refused with 503")
+
+        assert disk(server.corpus) == index(client)
+        assert set(disk(server.corpus)) == {ARTICLE.name, *done}
