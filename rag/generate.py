@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -88,8 +88,68 @@ def format_passages(passages: list[ScoredChunk]) -> str:
     return "\n".join(f"[{i}] {' '.join(p.chunk.text.split())}" for i, p in enumerate(passages, start=1))
 
 
-def format_history(history: list[Turn], turns: int = 4) -> str:
-    return "\n".join(f"{t.role.capitalize()}: {t.content}" for t in history[-2 * turns :])
+# A rewrite prompt must fit the model's context with room for the reply. Counts are exact with the
+# local model's tokenizer; for other models (remote APIs, whose window we cannot ask) they are estimated
+# at 4 characters a token within an assumed window of 2,048 tokens (Ollama's default, and the local one).
+CHARS_PER_TOKEN = 4
+DEFAULT_CTX = 2048
+# Kept free for the chat template's role markers and the joins between separately counted pieces.
+TEMPLATE_TOKENS = 64
+# Text runs 3-5 characters a token; text longer than this many characters a token is taken not to fit
+# without tokenizing it all, so a megabyte turn costs no more to handle than one that just overflows.
+MAX_CHARS_PER_TOKEN = 16
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Counts and cuts text in a model's tokens: with the local model's tokenizer, else estimated."""
+
+    llama: Any = None  # a llama_cpp.Llama
+
+    def ids(self, text: str) -> list[int]:
+        data = text.encode("utf-8", "replace")  # the CLI may pass undecodable input as surrogates
+        return list(self.llama.tokenize(data, add_bos=False, special=False))
+
+    def count(self, text: str) -> int:
+        if self.llama is None:
+            return -(-len(text) // CHARS_PER_TOKEN)
+        return len(self.ids(text))
+
+    def cut(self, text: str, n: int) -> str:
+        """The beginning of ``text`` that fits in ``n`` tokens."""
+        if self.llama is None:
+            return text[: max(n, 0) * CHARS_PER_TOKEN]
+        # Shrink a prefix in proportion until it fits: two or three tokenizations. (Cutting token ids
+        # and detokenizing them is not an option: llama-cpp-python drops pieces over 32 bytes.)
+        end = min(len(text), max(n, 0) * MAX_CHARS_PER_TOKEN)
+        while end > 0 and (count := self.count(text[:end])) > n:
+            end = end * n // count
+        return text[:end]
+
+
+def format_history(history: list[Turn], budget: int | None = None, tokens: Tokens | None = None, turns: int = 4) -> str:
+    """The most recent turns (at most ``turns`` exchanges) that fit in ``budget`` tokens, oldest first.
+
+    Turns are taken from the latest back while they fit; when even the latest does not, its beginning
+    is kept, so a follow-up always sees what it follows.
+    """
+    lines = [f"{t.role.capitalize()}: {t.content}" for t in history[-2 * turns :]]
+    if budget is None:
+        return "\n".join(lines)
+    tokens = tokens or Tokens()
+    kept: list[str] = []
+    left = budget
+    for line in reversed(lines):
+        # a line too long to fit is not worth tokenizing in full; a line that fits costs its newline too
+        cost = left + 1 if len(line) > left * MAX_CHARS_PER_TOKEN else tokens.count(line) + 1
+        if cost <= left:
+            kept.append(line)
+            left -= cost
+            continue
+        if not kept and left > 1:
+            kept.append(tokens.cut(line, left - 1) + " ...")
+        break
+    return "\n".join(reversed(kept))
 
 
 class Generator(Protocol):
@@ -122,6 +182,12 @@ class LLMGenerator:
             | model
             | StrOutputParser()
         )
+        # What a rewrite prompt may use: the context less the longest reply.
+        if isinstance(model, LlamaCppChat):
+            self.tokens, self.ctx = Tokens(model.llama), int(model.llama.n_ctx())
+        else:
+            self.tokens, self.ctx = Tokens(), DEFAULT_CTX
+        self.reply_tokens = int(getattr(model, "max_tokens", None) or 256)
 
     def stream(self, question: str, passages: list[ScoredChunk]) -> Iterator[str | Confidence]:
         with _generator_errors(self.name):
@@ -131,11 +197,20 @@ class LLMGenerator:
                 if chunk.content:
                     yield str(chunk.content)
 
+    def history_budget(self, question: str) -> int:
+        """Tokens the conversation may take in the rewrite prompt for ``question``."""
+        prompt = REWRITE_SYSTEM + REWRITE_USER.format(history="", question=question)
+        return self.ctx - self.reply_tokens - TEMPLATE_TOKENS - self.tokens.count(prompt)
+
     def rewrite(self, question: str, history: list[Turn]) -> str:
         if not history:
             return question
+        budget = self.history_budget(question)
+        if budget <= 0:  # a question that leaves no room for the conversation is searched as it is
+            return question
+        conversation = format_history(history, budget, self.tokens)
         with _generator_errors(self.name):
-            text = self.rewrite_chain.invoke({"history": format_history(history), "question": question})
+            text = self.rewrite_chain.invoke({"history": conversation, "question": question})
         text = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""
         # A rewrite that lost the question (empty, or an answer instead of a question) is not used.
         return text if 0 < len(text) <= 4 * len(question) + 200 else question

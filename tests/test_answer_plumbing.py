@@ -1,18 +1,23 @@
 """The chain's plumbing with a scripted chat model (a fake LLM is fine here, never for answer quality)."""
 
+from typing import Any
+
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatResult
+from pydantic import Field
 
 from rag.answer import QAEngine
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import IndexMissing, InvalidQuestion
-from rag.generate import ABSTAIN_TEXT, LLMGenerator
+from rag.generate import ABSTAIN_TEXT, DEFAULT_CTX, LLMGenerator, Tokens
 from rag.ingest import Ingestor
 from rag.retrieve import HybridRetriever
 from rag.schema import Answer, Turn
 from rag.store import Store
+from tests.server import ARTICLE
 
 
 def engine(settings: Settings, embedder: Embedder, *replies: str, ingest: bool = True) -> QAEngine:
@@ -118,3 +123,43 @@ def test_bad_questions_are_refused(settings: Settings, embedder: Embedder, quest
 def test_missing_index_is_a_clear_error(settings: Settings, embedder: Embedder) -> None:
     with pytest.raises(IndexMissing, match="rag ingest"):
         engine(settings, embedder, ingest=False).ask(MAHER)
+
+
+class RecordingChat(GenericFakeChatModel):
+    """A scripted chat model that keeps the prompts it is given."""
+
+    prompts: list[list[BaseMessage]] = Field(default_factory=list)
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        self.prompts.append(messages)
+        return super()._generate(messages, *args, **kwargs)
+
+
+def test_a_long_conversation_is_cut_to_fit_the_rewrite_prompt(settings: Settings, embedder: Embedder) -> None:
+    """A 20 KB history used to go whole (its last 8 turns) into the rewrite prompt, past the context."""
+    store = Store(settings)
+    Ingestor(settings, store, embedder).run([settings.corpus_dir], progress=False)
+    replies = ["Where did Maher al-Assad flee to?", "Maher al-Assad fled to Iraq [1]."]
+    model = RecordingChat(messages=iter([AIMessage(content=r) for r in replies]))
+    generator = LLMGenerator(model, "fake")
+    eng = QAEngine(settings, HybridRetriever(store=store, embedder=embedder, k=3), generator)
+    article = " ".join(ARTICLE.read_text().split())
+    history = [
+        Turn(role=role, content=text)
+        for _ in range(9)
+        for role, text in [("user", "Tell me more."), ("assistant", article)]
+    ]
+    history += [
+        Turn(role="user", content="Who is Maher al-Assad?"),
+        Turn(role="assistant", content="Maher al-Assad is the brother of President Bashar al-Assad."),
+    ]
+    assert sum(len(t.content) for t in history) >= 20_000
+
+    answer = eng.ask("Where did he flee to?", history)
+
+    rewrite, answer_prompt = ("\n".join(str(m.content) for m in p) for p in model.prompts)
+    assert Tokens().count(rewrite) + generator.reply_tokens <= DEFAULT_CTX
+    assert "User: Who is Maher al-Assad?\nAssistant: Maher al-Assad is the brother" in rewrite
+    assert answer.standalone_question == "Where did Maher al-Assad flee to?" and "Iraq" in answer.answer
+    # the answer prompt never carries the conversation: only passages and the standalone question
+    assert "Tell me more." not in answer_prompt and "brother of President" not in answer_prompt

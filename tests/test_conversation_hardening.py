@@ -3,19 +3,24 @@ keys that must not hold whole histories, and text that is not valid Unicode (lon
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 
+import pytest
+
 from rag.cache import AnswerCache
+from rag.generate import Tokens, format_history
 from rag.schema import Answer, Turn
-from tests.server import ARTICLE
+from tests.server import ARTICLE, Server
 
 MAHER = "Where did Maher al-Assad flee to?"
 BAD = "\ud800"  # a lone surrogate: JSON can carry it ("\\ud800"), UTF-8 cannot
 
 
 def long_history(total_chars: int = 20_000) -> list[Turn]:
-    """Real article text in long assistant turns, ending with an exchange about Maher al-Assad."""
-    text = " ".join(ARTICLE.read_text().split())
+    """Real article text in long assistant turns (5 KB: four of them overflow a 2,048-token context),
+    ending with an exchange about Maher al-Assad."""
+    text = " ".join(ARTICLE.read_text().split() * 2)
     history: list[Turn] = []
     while sum(len(t.content) for t in history) < total_chars:
         history += [
@@ -27,6 +32,42 @@ def long_history(total_chars: int = 20_000) -> list[Turn]:
         Turn(role="user", content="Who is Maher al-Assad?"),
         Turn(role="assistant", content="Maher al-Assad is the brother of President Bashar al-Assad."),
     ]
+
+
+# --- 7: the follow-up rewrite prompt fits the model's context ---
+def test_history_keeps_the_most_recent_turns_that_fit_the_budget() -> None:
+    history = long_history()
+    assert format_history(history) == "\n".join(f"{t.role.capitalize()}: {t.content}" for t in history[-8:])
+    kept = format_history(history, budget=600)
+    assert Tokens().count(kept) <= 600
+    # the latest turns, in order, and nothing older than a turn that did not fit
+    assert kept.endswith("Assistant: Maher al-Assad is the brother of President Bashar al-Assad.")
+    assert "User: Who is Maher al-Assad?" in kept
+    lines = kept.split("\n")
+    expected = [f"{t.role.capitalize()}: {t.content}" for t in history[-len(lines) :]]
+    assert lines == expected
+
+
+def test_a_single_turn_over_the_budget_keeps_its_beginning() -> None:
+    turn = Turn(role="assistant", content="Maher al-Assad fled to Iraq. " + "More words here. " * 5000)
+    kept = format_history([turn], budget=100)
+    assert kept.startswith("Assistant: Maher al-Assad fled to Iraq.") and kept.endswith(" ...")
+    assert Tokens().count(kept) <= 100
+    assert format_history([turn], budget=1) == ""
+
+
+@pytest.mark.llm
+def test_a_follow_up_after_a_20_kb_conversation_is_answered(llm_server: Server) -> None:
+    """With RAG_LLM_CTX=2048 a 20 KB history used to overflow the rewrite prompt: 502 for every
+    later question of the conversation."""
+    history = [t.model_dump() for t in long_history(20_000)]
+    assert len(json.dumps(history)) >= 20_000
+    with llm_server.client() as client:
+        r = client.post("/api/ask", json={"question": "Where did he flee to?", "history": history})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["answer"] and body["standalone_question"]
+    assert "Maher" in body["standalone_question"] and "Iraq" in body["answer"], body
 
 
 # --- 8: answer-cache keys are digests ---
