@@ -8,6 +8,7 @@ translate to and from it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -25,6 +26,7 @@ from typing import Any
 from rag.answer import QAEngine, validate_question
 from rag.cache import AnswerCache
 from rag.config import Settings
+from rag.embeddings import get_embedder
 from rag.errors import (
     Busy,
     Conflict,
@@ -375,8 +377,15 @@ class RagService:
 
         Readiness waits for both; /healthz answers at once."""
         self.reconciling = True
-        threading.Thread(target=self.reconcile, name="reconcile", daemon=True).start()
-        threading.Thread(target=self.warm_up, name="warm-up", daemon=True).start()
+
+        def run() -> None:
+            # The embedder first, once: both need it, and two threads asking at once would load it twice.
+            with contextlib.suppress(Exception):  # a failure is the warm-up's to report
+                get_embedder(self.settings.embedding_model)
+            threading.Thread(target=self.warm_up, name="warm-up", daemon=True).start()
+            self.reconcile()
+
+        threading.Thread(target=run, name="start-up", daemon=True).start()
 
     def reconcile(self) -> None:
         """Make the index agree with the corpus folder after a crash (or changes made while stopped).

@@ -7,16 +7,21 @@ evaluation jobs with a bad question, cancelled, or piling up.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from rag.chunking import sha256
 from tests.server import ARTICLE, Server, free_port, serve
@@ -151,3 +156,46 @@ def test_a_burst_of_uploads_is_queued_or_refused_at_once_while_the_server_stays_
 
         assert disk(server.corpus) == index(client)
         assert set(disk(server.corpus)) == {ARTICLE.name, *done}
+
+
+# --- a server killed mid-upload -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["new", "replace"])
+def test_a_server_killed_mid_upload_agrees_with_its_corpus_after_a_restart(tmp_path: Path, case: str) -> None:
+    """kill -9 while an upload is being indexed (its file already in the corpus folder): after a restart,
+    disk and index agree, the document is listed, answers come from the file on disk, and it can be
+    deleted; temp files of interrupted uploads are gone."""
+    v1 = b"The lighthouse of Port Ellery was painted green in 1911 by the harbour master, Ada Quill.\n"
+    v2 = paragraphs(400, "late", first="The lighthouse of Port Ellery was painted blue in 1931 by Ada Quill.")
+    with serve(tmp_path, EXTRACTIVE) as server:
+        dest = server.corpus / "lighthouse.txt"
+        if case == "replace":
+            with server.client() as client:
+                assert upload(client, "lighthouse.txt", v1).status_code == 201
+
+        def send() -> None:
+            # the server dies under it, as intended
+            with server.client() as sender_client, contextlib.suppress(httpx.TransportError):
+                upload(sender_client, "lighthouse.txt", v2)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        deadline = time.monotonic() + 120
+        while not (dest.exists() and dest.stat().st_size == len(v2)):
+            assert time.monotonic() < deadline and sender.is_alive(), "the upload never reached the corpus folder"
+            time.sleep(0.01)
+        os.kill(server.pid, signal.SIGKILL)
+        sender.join(timeout=60)
+    # An upload killed while its temp file was being written leaves that file behind.
+    (server.corpus / f".rag-upload-{uuid.uuid4().hex}.tmp").write_bytes(v2[:1000])
+
+    with restart(tmp_path, EXTRACTIVE) as again, again.client() as client:
+        on_disk = disk(again.corpus)
+        assert on_disk == index(client) and on_disk["lighthouse.txt"] == sha256(v2)
+        assert leftovers(again.corpus) == []
+        answer = client.post("/api/ask", json={"question": LIGHTHOUSE}).json()
+        assert "blue" in answer["answer"] and "green" not in answer["answer"], answer
+        (doc,) = [d for d in client.get("/api/documents").json()["documents"] if d["source"] == "lighthouse.txt"]
+        assert client.delete(f"/api/documents/{doc['id']}").status_code == 200
+        assert not dest.exists() and "lighthouse.txt" not in index(client)
