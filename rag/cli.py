@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -191,6 +192,13 @@ def serve(
     _run(as_json, go)
 
 
+class EvalSplit(StrEnum):
+    """The split of an eval set to run (``rag.evalset.SPLITS``)."""
+
+    dev = "dev"
+    test = "test"
+
+
 @app.command("eval")
 def eval_(
     evalset: Annotated[
@@ -202,6 +210,10 @@ def eval_(
     k: KOpt = None,
     llm: LlmOpt = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
+    split: Annotated[
+        EvalSplit | None,
+        typer.Option(help="Only the questions of this split: dev (tune on it) or test (report it). Default: all."),
+    ] = None,
     compare: Annotated[
         bool, typer.Option("--compare", help="Also run dense-only, BM25-only and the naive baseline chain.")
     ] = False,
@@ -224,7 +236,14 @@ def eval_(
         bar = ProgressBar()
         try:
             report = run_evaluation(
-                settings, evalset, corpus=corpus, k=k, limit=limit, compare=compare or baseline or False, progress=bar
+                settings,
+                evalset,
+                corpus=corpus,
+                k=k,
+                limit=limit,
+                split=split.value if split else None,
+                compare=compare or baseline or False,
+                progress=bar,
             )
         finally:
             bar.close()

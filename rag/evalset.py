@@ -2,6 +2,10 @@
 
 A manifest (``evalset.toml`` in a folder, or any ``.toml`` file) lets an eval set live outside the
 repository, e.g. an external benchmark, with its own corpus folder; paths in it are relative to it.
+
+Questions carry a ``split``: ``dev`` (look at it, tune on it) or ``test`` (report it, never tune on
+it), so a set can be run on one of them (``load_evalset(path, split="test")``). A manifest's
+``split = "dev"`` gives every question without a split of its own that split (a dev-only set).
 """
 
 from __future__ import annotations
@@ -9,12 +13,18 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path, PurePosixPath
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rag.metrics import contains_answer, normalize
 
 MANIFEST = "evalset.toml"
+
+Split = Literal["dev", "test"]
+SPLITS: tuple[str, ...] = get_args(Split)
+Kind = Literal["answerable", "unanswerable", "out_of_corpus"]
+KINDS: tuple[str, ...] = get_args(Kind)
 
 
 class EvalItem(BaseModel):
@@ -28,11 +38,29 @@ class EvalItem(BaseModel):
     evidence: list[str] = Field(default=[], description="Verbatim quotes from the documents that hold the answer.")
     supporting_doc_ids: list[str] = Field(default=[], description="Documents (file names without extension).")
     sources: list[str] = Field(default=[], description="Documents (file names relative to the corpus).")
+    split: Split | None = Field(None, description="dev (tune on it) or test (report it); none: in no split.")
+    kind: Kind | None = Field(
+        None,
+        description="answerable; unanswerable (the documents touch the subject but do not answer); "
+        "out_of_corpus (the documents never mention the subject). Unanswerable kinds have no answers. "
+        "Without one: answerable if it has answers, else unanswerable.",
+    )
 
     @field_validator("answers", "evidence", "supporting_doc_ids", "sources")
     @classmethod
     def _no_blank_strings(cls, values: list[str]) -> list[str]:
         return [v for v in values if v.strip()]
+
+    @model_validator(mode="after")
+    def _kind_agrees_with_answers(self) -> EvalItem:
+        # A kind that contradicts the answers would silently score the question the other way.
+        if self.kind == "answerable" and not self.answers:
+            raise ValueError("kind 'answerable' needs answers")
+        if self.kind not in (None, "answerable") and self.answers:
+            raise ValueError(f"kind {self.kind!r} must have no answers")
+        if self.kind is None:  # every item has a kind, so results can be broken down by it
+            self.kind = "answerable" if self.answers else "unanswerable"
+        return self
 
     @property
     def answerable(self) -> bool:
@@ -67,6 +95,18 @@ class EvalSet(BaseModel):
     path: Path = Field(description="The questions file.")
     corpus: Path | None = Field(None, description="The set's own documents, indexed into their own collection.")
     items: list[EvalItem]
+    split: Split | None = Field(None, description="The split the items were narrowed to; none: all of them.")
+
+    def only(self, split: str) -> EvalSet:
+        """The questions of one split; the name says which (``squad2-heldout@test``), so reports do too."""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+        items = [i for i in self.items if i.split == split]
+        if not items:
+            have = sorted({i.split for i in self.items if i.split})
+            known = f"its splits: {', '.join(have)}" if have else "its questions have no split field"
+            raise ValueError(f"eval set {self.name} has no questions in split {split!r} ({known})")
+        return self.model_copy(update={"name": f"{self.name}@{split}", "items": items, "split": split})
 
 
 def _same_document(source: str, ref: str) -> bool:
@@ -75,9 +115,16 @@ def _same_document(source: str, ref: str) -> bool:
     return ref in {source, str(path.with_suffix("")), path.name, path.stem}
 
 
-def load_evalset(path: Path) -> EvalSet:
-    """A JSONL file of questions, or a manifest (a ``.toml`` file or a folder holding ``evalset.toml``)."""
-    path = Path(path)
+def load_evalset(path: Path, split: str | None = None) -> EvalSet:
+    """A JSONL file of questions, or a manifest (a ``.toml`` file or a folder holding ``evalset.toml``).
+
+    ``split`` keeps only the questions of that split (an error if there are none).
+    """
+    spec = _load(Path(path))
+    return spec if split is None else spec.only(split)
+
+
+def _load(path: Path) -> EvalSet:
     if path.is_dir() or path.suffix == ".toml":
         return _load_manifest(path / MANIFEST if path.is_dir() else path)
     if not path.is_file():
@@ -100,8 +147,15 @@ def _load_manifest(path: Path) -> EvalSet:
     corpus = (path.parent / spec["corpus"]).resolve() if isinstance(spec.get("corpus"), str) else None
     if corpus is not None and not corpus.is_dir():
         raise FileNotFoundError(f"{path}: corpus folder not found: {corpus}")
+    default_split = spec.get("split")
+    if default_split is not None and default_split not in SPLITS:
+        raise ValueError(f"{path}: split must be one of {', '.join(SPLITS)}, not {default_split!r}")
+    items = load_items(questions)
+    if default_split is not None:
+        # A dev-only set (e.g. data kept elsewhere that was tuned on) is declared once, in its manifest.
+        items = [i if i.split else i.model_copy(update={"split": default_split}) for i in items]
     name = spec.get("name") or (path.parent.name if path.name == MANIFEST else path.stem)
-    return EvalSet(name=str(name), path=questions, corpus=corpus, items=load_items(questions))
+    return EvalSet(name=str(name), path=questions, corpus=corpus, items=items)
 
 
 def load_items(path: Path) -> list[EvalItem]:
