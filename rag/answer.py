@@ -16,7 +16,6 @@ from rag.focus import focus
 from rag.generate import ABSTAIN_TEXT, Confidence, Generator
 from rag.retrieve import HybridRetriever
 from rag.schema import AbstainReason, Answer, ScoredChunk, Turn
-from rag.terms import names, stem
 from rag.verify import answers_the_kind_asked, support, unsupported_numbers
 
 log = logging.getLogger(__name__)
@@ -25,6 +24,11 @@ log = logging.getLogger(__name__)
 # not supported (it brings in facts from elsewhere) and the bot abstains. Chosen on evals/seed.jsonl.
 MIN_SUPPORT = 0.6
 NEAREST = 3  # passages shown with an abstention
+# A question is about another subject when at least this many of its content words, and this share of
+# them, never occur in the documents (chosen on the dev splits of the eval sets: no answerable dev
+# question lost, most out-of-corpus ones caught; see evals/README.md).
+MIN_UNKNOWN_WORDS = 2
+UNKNOWN_SHARE = 0.5
 
 
 def validate_question(question: str, settings: Settings) -> str:
@@ -75,12 +79,21 @@ class QAEngine:
         passages, best = self.context(standalone, k)
         timings["retrieve"] = _ms(t)
 
-        missing = self.unknown_names(standalone) if self.settings.check_names else []
+        # Checks that need no generation: the question's subject, and how close the nearest passage is.
+        missing = self.unknown_subject(standalone) if self.settings.check_names else []
+        declined: Answer | None = None
+        if missing:
+            listed = ", ".join(f"'{n}'" for n in missing)
+            declined = _abstain("not_in_documents", f"The documents never mention {listed}.", passages)
+        elif best < self.settings.min_score:
+            log.info("abstain: best passage score %.3f below %.3f", best, self.settings.min_score)
+            declined = _abstain(
+                "no_relevant_passage", "No passage of the documents is close to the question.", passages
+            )
+
         raw = ""
         decline: float | None = None
-        if best < self.settings.min_score:
-            log.info("abstain: best passage score %.3f below %.3f", best, self.settings.min_score)
-        elif not missing:
+        if declined is None:
             t = time.perf_counter()
             first: float | None = None
             for token in self.generator.stream(standalone, passages):
@@ -94,19 +107,8 @@ class QAEngine:
             timings["first_token"] = first or 0.0
             timings["generate"] = _ms(t)
 
-        if best < self.settings.min_score:
-            answer = _abstain("no_relevant_passage", "No passage of the documents is close to the question.", passages)
-        elif missing:
-            listed = ", ".join(f"'{n}'" for n in missing)
-            answer = _abstain("not_in_documents", f"The documents never mention {listed}.", passages)
-        else:
-            answer = self.finalize(raw, standalone, passages, decline)
-        answer.checks = {
-            "best_score": round(best, 4),
-            "unknown_names": missing,
-            "decline_prob": decline,
-            **answer.checks,
-        }
+        answer = declined or self.finalize(raw, standalone, passages, decline)
+        answer.checks = {"best_score": round(best, 4), "not_in_documents": missing, "decline_prob": decline}
         if raw:
             answer.checks["draft"] = " ".join(raw.split())
         answer.question = question
@@ -124,14 +126,20 @@ class QAEngine:
         )
         yield answer
 
-    def unknown_names(self, question: str) -> list[str]:
-        """Names and numbers of the question that no indexed document contains (folded, or by stem).
+    def unknown_subject(self, question: str) -> list[str]:
+        """What the question asks about that no indexed document mentions; empty when they may answer.
 
-        A question about something the documents never mention cannot be answered from them, whatever
-        passage the model would cite; declining it needs no threshold and no generation.
+        A question naming something (a capitalised name, a number) the documents never mention, or
+        most of whose content words they never use, is about another subject: it cannot be answered
+        from them, whatever passage a model would cite, so it is declined without generating. Words
+        are looked up by stem, prefix and one typing slip (``rag.terms.Vocabulary``).
         """
-        vocabulary = self.retriever.vocabulary()
-        return [n for n in names(question) if n not in vocabulary and stem(n) not in vocabulary]
+        missing_names, missing_words, asked = self.retriever.vocabulary().unknown(question)
+        if missing_names:
+            return missing_names
+        if len(missing_words) >= MIN_UNKNOWN_WORDS and len(missing_words) >= UNKNOWN_SHARE * asked:
+            return missing_words
+        return []
 
     def context(self, question: str, k: int | None = None) -> tuple[list[ScoredChunk], float]:
         """The passages the generator reads for ``question``, and the best dense score among those found."""

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
         0.07, ge=0, le=1, description="Local LLM: abstain when its probability of declining is at least this."
     )
     check_names: bool = Field(
-        True, description="Decline questions naming something (a name, a number) no document contains."
+        True, description="Decline questions about what no document mentions (a name, a number, most of its words)."
     )
     extractive_min_score: float = Field(
         0.35, ge=-1, le=1, description="Extractive generator abstains below this sentence similarity."

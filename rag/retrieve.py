@@ -15,7 +15,7 @@ from pydantic import ConfigDict, PrivateAttr
 from rag.embeddings import Embedder
 from rag.schema import Chunk, ScoredChunk
 from rag.store import Store
-from rag.terms import stem, words
+from rag.terms import Vocabulary, words
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,8 @@ class _BM25Index:
         self.chunks = chunks
         self.retriever: Any = None
         tokens = [tokenize(c.text) for c in chunks]
-        # Every word the corpus uses, and its stem: what the question checks look names up in.
-        self.vocabulary: set[str] = set().union(*tokens) if tokens else set()
-        self.vocabulary |= {stem(w) for w in self.vocabulary}
+        # Every word the corpus uses: what the question checks look a question's subject up in.
+        self.vocabulary = Vocabulary(w for t in tokens for w in t)
         if chunks:
             self.retriever = bm25s.BM25()
             self.retriever.index(tokens, show_progress=False)
@@ -87,8 +86,8 @@ class HybridRetriever(BaseRetriever):
             sims[cid] = float(np.dot(emb, q))
         return [ScoredChunk(chunk=by_id[cid], score=round(sims[cid], 4), fused=round(fused[cid], 5)) for cid in top]
 
-    def vocabulary(self) -> set[str]:
-        """The words (and their stems) of every indexed chunk, as of the index's current version."""
+    def vocabulary(self) -> Vocabulary:
+        """The words of every indexed chunk, as of the index's current version."""
         return self._bm25_index().vocabulary
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:

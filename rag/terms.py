@@ -7,15 +7,18 @@ counts as "the same word": "elected" and "election", "Céloron" and "Celeron", "
 
 from __future__ import annotations
 
+import bisect
 import re
+import string
 import threading
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 
 import Stemmer
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-_TOKEN = re.compile(r"[a-z0-9]+")
+_TOKEN = re.compile(r"[a-z]+|[0-9]+")  # "COVID19" and "COVID-19" both give "covid", "19"
 _CASED = re.compile(r"[^\W_]+", re.UNICODE)
 _local = threading.local()  # a PyStemmer object must not be shared between threads
 
@@ -81,7 +84,55 @@ def names(question: str) -> list[str]:
         token = fold(word)
         acronym = word.isupper() and len(word) > 1  # "UN", "US": names, though "un" and "us" are stop words
         for part in _TOKEN.findall(token):
-            common = part in ENGLISH_STOP_WORDS or part in QUESTION_WORDS
-            if len(part) > 1 and (acronym or not common) and part not in found:
+            if (_is_content(part) or (acronym and len(part) > 1)) and part not in found:
                 found.append(part)
     return found
+
+
+class Vocabulary:
+    """Every word a corpus uses, to ask "do the documents ever mention this?" of a question's words.
+
+    A word counts as mentioned when the corpus has it, its stem, a longer word it begins ("staph" in
+    "staphylococcus"), or, for words of five letters or more, a word one typing slip away ("Celeron"
+    for "Céloron", "goverment"): questions carry typos, documents carry the full forms.
+    """
+
+    def __init__(self, tokens: Iterable[str]) -> None:
+        self.words = set(tokens)
+        self.stems = {stem(w) for w in self.words}
+        self._sorted = sorted(self.words)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def mentions(self, word: str) -> bool:
+        if word in self.words or stem(word) in self.stems:
+            return True
+        if len(word) >= 4 and not word.isdigit():
+            i = bisect.bisect_left(self._sorted, word)
+            if i < len(self._sorted) and self._sorted[i].startswith(word):
+                return True
+        return len(word) >= 5 and not word.isdigit() and any(w in self.words for w in _one_slip(word))
+
+    def unknown(self, question: str) -> tuple[list[str], list[str], int]:
+        """(names the corpus never mentions, other content words it never mentions, content words)."""
+        named = names(question)
+        asked = [w for w in dict.fromkeys(words(question)) if _is_content(w) or w in named]
+        missing = [w for w in asked if not self.mentions(w)]
+        return [w for w in missing if w in named], [w for w in missing if w not in named], len(asked)
+
+
+def _is_content(word: str) -> bool:
+    return len(word) > 1 and word not in ENGLISH_STOP_WORDS and word not in QUESTION_WORDS
+
+
+def _one_slip(word: str) -> set[str]:
+    """Every string one deletion, swap, replacement or insertion away (Norvig's spelling corrector)."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    letters = string.ascii_lowercase
+    return (
+        {a + b[1:] for a, b in splits if b}
+        | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+        | {a + c + b[1:] for a, b in splits if b for c in letters}
+        | {a + c + b for a, b in splits for c in letters}
+    )

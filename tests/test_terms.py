@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.metrics import lenient_match
-from rag.terms import content_terms, covered, fold, names, same_term
+from rag.terms import Vocabulary, content_terms, covered, fold, names, same_term, words
 from rag.verify import support
 
 
@@ -76,3 +76,18 @@ def test_lenient_match(reply: str, golds: list[str], question: str, strict: bool
 
     assert contains_answer(reply, golds) is strict
     assert lenient_match(reply, golds, question) is lenient
+
+
+def test_vocabulary_forgives_stems_prefixes_and_one_slip() -> None:
+    vocabulary = Vocabulary(words("Céloron threatened the traders. Staphylococcus spreads. The government fled."))
+    for word in ("celeron", "staph", "goverment", "threatens"):
+        assert vocabulary.mentions(word), word
+    for word in ("rugby", "iran", "1082", "flee"):  # "flee"/"fled": an irregular form stays unknown
+        assert not vocabulary.mentions(word), word
+
+
+def test_unknown_separates_names_from_other_words() -> None:
+    vocabulary = Vocabulary(words("Maher al-Assad fled to Iraq with senior officers in 2024."))
+    assert vocabulary.unknown("Where did Maher al-Assad flee to?") == ([], ["flee"], 4)
+    assert vocabulary.unknown("Who won the 2022 World Cup?") == (["2022", "world", "cup"], ["won"], 4)
+    assert vocabulary.unknown("who is the drummer for guns and roses") == ([], ["drummer", "guns", "roses"], 3)
