@@ -276,7 +276,8 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
             css=CSS,
             ssr_mode=False,  # server-side rendering needs Node.js; the plain client is enough
             # The browser UI logs in with the key as password (a browser cannot send a Bearer header).
-            auth=(lambda _user, password: hmac.compare_digest(password, key)) if key else None,
+            # Compared as UTF-8 bytes: compare_digest refuses str that is not ASCII (a 500).
+            auth=(lambda _user, password: hmac.compare_digest(password.encode(), key.encode())) if key else None,
         )
 
         @app.get("/", include_in_schema=False)
@@ -328,7 +329,7 @@ class Guard:
 
     def __init__(self, app: ASGIApp, key: str | None, upload_limit: int) -> None:
         self.app = app
-        self.key = key
+        self.key = key.encode() if key else None  # UTF-8 bytes: any key works, ASCII or not
         self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -343,7 +344,9 @@ class Guard:
         path = request.url.path
         if self.key and path not in OPEN_PATHS and not (path == "/ui" or path.startswith("/ui/")):
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.key.encode()):
+            # Header values arrive decoded as latin-1: encoding back gives the bytes the client sent, which
+            # for a key that is not ASCII are its UTF-8 bytes.
+            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode("latin-1"), self.key):
                 return _error_response(
                     request,
                     401,

@@ -1,0 +1,321 @@
+"""Security of the web UI and of the HTTP guard, on real servers (extractive generator).
+
+No file a client names is ever read: Gradio takes client file paths only from its own upload folder and
+serves only its own folders, and the UI handlers never echo a client's file parts. UI uploads are refused
+by size before they are read, and removed once indexed. Bodies are limited as they stream in. Keys compare
+as UTF-8 bytes. Host and Origin checks stop DNS rebinding and cross-site posts.
+"""
+
+from __future__ import annotations
+
+import re
+import select
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.server import Server, serve
+
+KEY = "clé-sécrète-鍵-42"  # not ASCII on purpose: the key must work as UTF-8 bytes
+AUTH = {"Authorization": b"Bearer " + KEY.encode()}
+FILE_MB = 1
+MIB = 1024 * 1024
+FILEDATA = {"_type": "gradio.FileData"}
+# The history of the report: a file part naming a server file, then an assistant turn.
+PASSWD_HISTORY = [
+    {"role": "user", "content": [{"type": "file", "file": {"path": "/etc/passwd", "meta": FILEDATA}}]},
+    {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
+]
+
+
+@dataclass
+class Site:
+    """A running server, Gradio's upload folder, and files it must never hand out (path -> secret)."""
+
+    server: Server
+    folder: Path
+    uploads: Path
+    secrets: dict[str, bytes]
+
+    @property
+    def index(self) -> Path:
+        return self.folder / "index"
+
+
+def _site(folder: Path, uploads: Path, server: Server) -> Site:
+    token = uuid.uuid4().hex
+    (folder / "notes.txt").write_text(f"CANARY-PARENT-{token}\n")  # the corpus folder's parent
+    (folder / "index" / "canary.md").write_text(f"CANARY-INDEX-{token}\n")  # the index folder
+    return Site(
+        server,
+        folder,
+        uploads,
+        {
+            "/etc/passwd": b"root:x:0:0",
+            "/proc/self/environ": b"RAG_CORPUS_DIR=",  # every secret in the server's environment
+            str(folder / "notes.txt"): f"CANARY-PARENT-{token}".encode(),
+            str(folder / "index" / "canary.md"): f"CANARY-INDEX-{token}".encode(),
+            str(folder / "index" / "chroma.sqlite3"): b"SQLite format 3",
+        },
+    )
+
+
+def env(uploads: Path, **extra: str) -> dict[str, str]:
+    return {"RAG_LLM": "extractive", "RAG_MAX_FILE_MB": str(FILE_MB), "GRADIO_TEMP_DIR": str(uploads), **extra}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """No key (the default): anyone who reaches the port may use it, so only the Host/Origin checks and
+    Gradio's own checks stand between a web page and the server."""
+    folder, uploads = tmp_path_factory.mktemp("open"), tmp_path_factory.mktemp("open-uploads")
+    hosts = {"RAG_ALLOWED_HOSTS": "localhost,127.0.0.1,::1,rag.example.com"}
+    with serve(folder, env(uploads, **hosts, RAG_ALLOWED_ORIGINS="https://rag.example.com")) as server:
+        yield _site(folder, uploads, server)
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """RAG_API_KEY set (from the server's .env file: tests/server.py would send the key as a str header,
+    which httpx refuses for text that is not ASCII; here it goes out as UTF-8 bytes)."""
+    folder, uploads = tmp_path_factory.mktemp("keyed"), tmp_path_factory.mktemp("keyed-uploads")
+    (folder / ".env").write_text(f"RAG_API_KEY={KEY}\n", encoding="utf-8")
+    with serve(folder, env(uploads), wait_ready=False) as server:
+        deadline = time.monotonic() + 240
+        while httpx.get(f"{server.url}/readyz", headers=AUTH, timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, server.log.read_text()
+            time.sleep(0.5)
+        server.key = KEY
+        yield _site(folder, uploads, server)
+
+
+def ui_client(site: Site) -> httpx.Client:
+    """A browser-like client of the UI: logged in through Gradio's login page when there is a key."""
+    client = httpx.Client(base_url=site.server.url, timeout=120)
+    if site.server.key:
+        r = client.post("/ui/login", data={"username": "me", "password": site.server.key})
+        assert r.status_code == 200, r.text
+    return client
+
+
+def api_client(site: Site) -> httpx.Client:
+    return httpx.Client(base_url=site.server.url, headers=AUTH if site.server.key else {}, timeout=120)
+
+
+def call(client: httpx.Client, api_name: str, data: list[Any]) -> tuple[int, str]:
+    """POST /ui/gradio_api/call/<name>, then the event stream of its result: (status, text)."""
+    r = client.post(f"/ui/gradio_api/call/{api_name}", json={"data": data})
+    if r.status_code != 200:
+        return r.status_code, r.text
+    return 200, client.get(f"/ui/gradio_api/call/{api_name}/{r.json()['event_id']}").text
+
+
+def leaks(site: Site, text: str = "", client: httpx.Client | None = None) -> list[str]:
+    """Every way a secret could have got out: in ``text``, behind any Gradio file URL in it, or copied
+    into Gradio's upload folder (where its file route serves from)."""
+    found = [f"in the reply: {p}" for p, s in site.secrets.items() if s in text.encode()]
+    for url in re.findall(r"/ui/gradio_api/file=[^\"\s\\]+", text):
+        if client is not None:
+            body = client.get(url).content
+            found += [f"served at {url}: {p}" for p, s in site.secrets.items() if s in body]
+    for f in site.uploads.rglob("*"):
+        if f.is_file():
+            with f.open("rb") as handle:
+                head = handle.read(MIB)
+            found += [f"copied to {f}: {p}" for p, s in site.secrets.items() if s in head]
+    return found
+
+
+def documents(site: Site) -> set[str]:
+    with api_client(site) as client:
+        return {d["source"] for d in client.get("/api/documents").json()["documents"]}
+
+
+def history_naming(paths: list[str]) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    for path in paths:
+        messages.append({"role": "user", "content": [{"type": "file", "file": {"path": path, "meta": FILEDATA}}]})
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": "ok"}]})
+    return messages
+
+
+def upload(client: httpx.Client, name: str, data: bytes) -> str:
+    """Upload a file the way the browser does (into Gradio's upload folder): its server path."""
+    r = client.post("/ui/gradio_api/upload", files={"files": (name, data, "text/plain")})
+    assert r.status_code == 200, r.text
+    (path,) = r.json()
+    return str(path)
+
+
+# --- 1. no server file can be read through the Gradio API ---------------------------------------------
+
+
+# Routes that run the UI's event handlers, and how each takes its input.
+RUNNERS = {
+    "/gradio_api/queue/join", "/gradio_api/call/{api_name}", "/gradio_api/call/v2/{api_name}",
+    "/gradio_api/run/{api_name}", "/gradio_api/api/{api_name}", "/gradio_api/stream/{event_id}",
+    "/gradio_api/component_server",
+}  # fmt: skip
+# Inputs that cannot carry a file: Gradio's preprocessing never looks for paths in them.
+PLAIN = {"textbox", "slider", "dropdown", "number", "checkbox"}
+
+
+def handler_payloads(site: Site, client: httpx.Client) -> list[tuple[int, str, list[Any], dict[str, Any]]]:
+    """Every event handler of the UI (from its config) with inputs naming every server file:
+    (fn index, api name, data as a list, data by parameter name)."""
+    config = client.get("/ui/config").json()
+    info = client.get("/ui/gradio_api/info").json()["named_endpoints"]
+    components = {c["id"]: c for c in config["components"]}
+    paths = list(site.secrets)
+    payloads = []
+    for dep in config["dependencies"]:
+        data: list[Any] = []
+        for i in dep["inputs"]:
+            kind, props = components[i]["type"], components[i].get("props", {})
+            if kind == "chatbot":
+                data.append(history_naming(paths))
+            elif kind == "file":
+                data.append([{"path": p, "meta": FILEDATA} for p in paths])
+            else:
+                assert kind in PLAIN, f"input {kind} may carry a file: probe it"
+                data.append(props.get("value"))
+        params = info.get(f"/{dep['api_name']}", {}).get("parameters", [])
+        named = {p["parameter_name"]: v for p, v in zip(params, data, strict=False)}
+        payloads.append((dep["id"], dep["api_name"], data, named))
+    return payloads
+
+
+def run_through(client: httpx.Client, route: str, fn: int, name: str, data: list, named: dict) -> str:
+    """Run one handler through one route with the given inputs: everything the server answered."""
+    session = uuid.uuid4().hex
+    base = "/ui/gradio_api"
+    if route == "/gradio_api/queue/join":
+        r = client.post(f"{base}/queue/join", json={"data": data, "fn_index": fn, "session_hash": session})
+        if r.status_code != 200:
+            return r.text
+        out = []
+        with client.stream("GET", f"{base}/queue/data", params={"session_hash": session}) as stream:
+            for line in stream.iter_lines():
+                out.append(line)
+                if '"close_stream"' in line or '"process_completed"' in line:
+                    break
+        return "\n".join(out)
+    if route == "/gradio_api/call/{api_name}":
+        return call(client, name, data)[1]
+    if route == "/gradio_api/call/v2/{api_name}":
+        r = client.post(f"{base}/call/v2/{name}", json=named)
+        if r.status_code != 200:
+            return r.text
+        return client.get(f"{base}/call/v2/{name}/{r.json()['event_id']}").text
+    if route in {"/gradio_api/run/{api_name}", "/gradio_api/api/{api_name}"}:
+        prefix = route.split("/")[2]
+        return client.post(f"{base}/{prefix}/{name}", json={"data": data, "session_hash": session}).text
+    if route == "/gradio_api/stream/{event_id}":
+        return client.post(f"{base}/stream/{uuid.uuid4().hex}", json={"data": data, "session_hash": session}).text
+    body = {"data": data, "component_id": 0, "fn_name": "preprocess", "session_hash": session}
+    return client.post(f"{base}/component_server", json=body).text
+
+
+def probe_get(client: httpx.Client, template: str, value: str) -> str:
+    """GET a route with every path parameter set to ``value``: the first 1 MiB of the answer."""
+    url = "/ui" + re.sub(r"\{[^}]+\}", lambda _: value, template)
+    try:
+        with client.stream("GET", url, timeout=httpx.Timeout(10, read=2)) as r:
+            body = b""
+            for part in r.iter_bytes():
+                body += part
+                if len(body) > MIB:
+                    break
+            return body.decode("latin-1")
+    except httpx.ReadTimeout:  # an event stream (heartbeats): it named no file
+        return ""
+
+
+# --- 2. and 3. UI uploads: refused by size before they are read, removed once indexed -----------------
+
+
+def post_chunked(
+    server: Server, path: str, head: bytes, total: int, tail: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, int]:
+    """POST ``head``, ``total`` bytes of padding and ``tail`` chunked (no Content-Length), stopping as soon
+    as the server answers: (status, padding bytes sent)."""
+    url = httpx.URL(server.url)
+    lines = [f"POST {path} HTTP/1.1", f"Host: {url.host}:{url.port}", "Transfer-Encoding: chunked"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    if server.key:
+        lines.append("Authorization: Bearer " + KEY.encode().decode("latin-1"))
+    block, sent, reply = b"a" * MIB, 0, b""
+    with socket.create_connection((url.host, url.port), timeout=120) as sock:
+        try:
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + b"%x\r\n%s\r\n" % (len(head), head))
+            while sent < total and not select.select([sock], [], [], 0)[0]:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(block), block))
+                sent += len(block)
+            if sent >= total:
+                sock.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(tail), tail))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed: read its answer
+        while b"\r\n" not in reply:
+            part = sock.recv(65536)
+            if not part:
+                break
+            reply += part
+    assert reply.startswith(b"HTTP/1.1 "), reply[:200]
+    return int(reply.split(b" ", 2)[1]), sent
+
+
+def multipart(name: str) -> tuple[bytes, bytes, dict[str, str]]:
+    boundary = uuid.uuid4().hex
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+        "Content-Type: text/plain\r\n\r\n"
+    ).encode()
+    return head, f"\r\n--{boundary}--\r\n".encode(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def peak_growth(pid: int) -> Any:
+    """A context measuring how far the process's peak memory rose above its memory at the start (MiB)."""
+
+    class Peak:
+        def __enter__(self) -> Peak:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets the peak (VmHWM) to the current RSS
+            self.start = self.read("VmRSS")
+            return self
+
+        def read(self, field: str) -> int:
+            status = Path(f"/proc/{pid}/status").read_text()
+            return int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) // 1024  # type: ignore[union-attr]
+
+        def __exit__(self, *exc: object) -> None:
+            self.mib = self.read("VmHWM") - self.start
+
+    return Peak()
+
+
+# --- 4. bodies are limited as they stream in -------------------------------------------------------------
+
+
+# --- 5. keys compare as UTF-8 bytes --------------------------------------------------------------------
+
+
+def test_non_ascii_key_works_and_non_ascii_passwords_are_refused_cleanly(keyed: Site) -> None:
+    url = keyed.server.url
+    assert httpx.get(f"{url}/api/documents", headers=AUTH).status_code == 200
+    for token in ("mauvaise-clé".encode(), b"wrong", KEY.encode("latin-1", "replace")):
+        r = httpx.get(f"{url}/api/documents", headers={"Authorization": b"Bearer " + token})
+        assert r.status_code == 401, (token, r.text)
+    for password in ("mauvaise-clé", "wrong", KEY + "x"):
+        r = httpx.post(f"{url}/ui/login", data={"username": "me", "password": password})
+        assert r.status_code == 400 and "Incorrect credentials" in r.text, (password, r.status_code, r.text)
+    r = httpx.post(f"{url}/ui/login", data={"username": "me", "password": KEY})
+    assert r.status_code == 200 and r.json() == {"success": True}
+
+
+# --- 6. Host and Origin checks ---------------------------------------------------------------------------
