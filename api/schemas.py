@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from rag.evalset import EvalItem
-from rag.schema import Citation, DocumentInfo, FileResult, Turn
+from rag.schema import Citation, DocumentInfo, FileResult, Turn, UnicodeText
 
 
 class AskRequest(BaseModel):
-    question: str = Field(
+    question: UnicodeText = Field(
         min_length=1, pattern=r"\S", description="The question, in plain language (at most RAG_MAX_QUESTION_CHARS)."
     )
     history: list[Turn] = Field([], max_length=50, description="Earlier turns, oldest first, for follow-ups.")
     k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default RAG_TOP_K).")
-    llm: str | None = Field(None, description="Generator to use (see GET /api/info); default RAG_LLM.")
+    llm: UnicodeText | None = Field(None, description="Generator to use (see GET /api/info); default RAG_LLM.")
 
 
 class EvalRequest(BaseModel):
@@ -69,13 +69,30 @@ class Readiness(BaseModel):
 class TextPart(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: str
-    text: str | None = None
+    text: UnicodeText | None = None
+
+
+def _content_kind(value: Any) -> str | None:
+    if value is None:
+        return "none"
+    return "text" if isinstance(value, str) else "parts" if isinstance(value, list) else None
+
+
+# Tagged by the JSON type, so a bad content part is reported as such and not as "not a string".
+Content = Annotated[
+    Annotated[UnicodeText, Tag("text")] | Annotated[list[TextPart], Tag("parts")] | Annotated[None, Tag("none")],
+    Discriminator(
+        _content_kind,
+        custom_error_type="content_type",
+        custom_error_message="content must be a string, a list of content parts or null",
+    ),
+]
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart] | None = None
+    content: Content = None
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -86,7 +103,7 @@ class ChatMessage(BaseModel):
 class ChatCompletionRequest(BaseModel):
     # Sampling options (temperature, top_p, ...) are accepted and ignored: answers are greedy on purpose.
     model_config = ConfigDict(extra="allow")
-    model: str = "rag"
+    model: UnicodeText = "rag"
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
     stream: bool = False
 

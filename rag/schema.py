@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 
 class Chunk(BaseModel):
@@ -37,18 +37,19 @@ class Citation(BaseModel):
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def valid_unicode(text: str) -> str:
+def valid_unicode(value: Any) -> Any:
     """Refuse text with lone surrogates (JSON allows "\\ud800"; UTF-8 cannot encode it, so it would
     fail deep inside the embedder or the response encoder instead of at the door)."""
-    if bad := _SURROGATE.search(text):
+    if isinstance(value, str) and (bad := _SURROGATE.search(value)):
         raise ValueError(
             f"the text is not valid Unicode: a lone surrogate U+{ord(bad.group()):04X} at character {bad.start()}"
         )
-    return text
+    return value
 
 
-# A string that can be encoded as UTF-8: every text field a client sends.
-UnicodeText = Annotated[str, AfterValidator(valid_unicode)]
+# A string that can be encoded as UTF-8: every text field a client sends. Checked before the string's
+# own constraints, whose pattern matching would refuse it with a vaguer message.
+UnicodeText = Annotated[str, BeforeValidator(valid_unicode)]
 
 
 class Turn(BaseModel):

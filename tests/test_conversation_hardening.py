@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 
 from rag.cache import AnswerCache
 from rag.generate import Tokens, format_history
 from rag.schema import Answer, Turn
-from tests.server import ARTICLE, Server
+from tests.server import ARTICLE, Server, serve
 
 MAHER = "Where did Maher al-Assad flee to?"
 BAD = "\ud800"  # a lone surrogate: JSON can carry it ("\\ud800"), UTF-8 cannot
@@ -109,3 +112,125 @@ def test_cache_does_not_keep_the_histories_it_was_asked_with() -> None:
     again = AnswerCache.key("v1", "local", 4, "Where did he go?", [Turn(role="user", content="24 " + "x" * (4 << 20))])
     hit = cache.get(again)
     assert hit is not None and hit.answer == "a24" and hit.cached
+
+
+# --- 9 and other odd input: a clear 4xx over HTTP, never a 500 ---
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serve(tmp_path_factory.mktemp("odd-input"), {"RAG_LLM": "extractive"}) as s:
+        yield s
+
+
+@pytest.fixture()
+def client(server: Server) -> Iterator[httpx.Client]:
+    with server.client(timeout=60) as c:
+        yield c
+
+
+def post_raw(client: httpx.Client, path: str, payload: object) -> httpx.Response:
+    # json.dumps escapes a lone surrogate as "\ud800": these are the bytes a client would send.
+    body = json.dumps(payload).encode()
+    return client.post(path, content=body, headers={"content-type": "application/json"})
+
+
+def user(content: object) -> dict[str, object]:
+    return {"role": "user", "content": content}
+
+
+ASK_SURROGATES = {
+    "question": {"question": f"Where did Maher al-Assad flee to? {BAD}"},
+    "history": {"question": MAHER, "history": [{"role": "user", "content": f"Hello {BAD}"}]},
+    "llm": {"question": MAHER, "llm": f"local{BAD}"},
+}
+V1_SURROGATES = {
+    "content": {"messages": [user(f"Where did Maher al-Assad flee to? {BAD}")]},
+    "text part": {"messages": [user([{"type": "text", "text": f"{MAHER} {BAD}"}])]},
+    "earlier message": {"messages": [{"role": "assistant", "content": f"Hi {BAD}"}, user(MAHER)]},
+    "model": {"model": f"rag{BAD}", "messages": [user(MAHER)]},
+}
+
+
+@pytest.mark.parametrize("path", ["/api/ask", "/api/ask/stream"])
+@pytest.mark.parametrize("where", list(ASK_SURROGATES))
+def test_lone_surrogates_are_refused_on_api_ask(client: httpx.Client, path: str, where: str) -> None:
+    r = post_raw(client, path, ASK_SURROGATES[where])
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert "not valid Unicode" in error["msg"] and where in error["loc"], error
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("where", list(V1_SURROGATES))
+def test_lone_surrogates_are_refused_on_chat_completions(client: httpx.Client, where: str, stream: bool) -> None:
+    r = post_raw(client, "/v1/chat/completions", {**V1_SURROGATES[where], "stream": stream})
+    assert r.status_code == 422, r.text
+    assert "not valid Unicode" in r.json()["error"]["message"]
+
+
+def test_valid_unicode_beyond_the_bmp_is_answered(client: httpx.Client) -> None:
+    """A proper surrogate pair in JSON ("\\ud83d\\ude00") is one character, not an error."""
+    r = post_raw(client, "/api/ask", {"question": f"{MAHER} \U0001f600", "history": [user("\U0001f600")]})
+    assert r.status_code == 200 and "Iraq" in r.json()["answer"], r.text
+    r = post_raw(client, "/v1/chat/completions", {"messages": [user(f"{MAHER} \U0001f600")]})
+    assert r.status_code == 200 and "Iraq" in r.json()["choices"][0]["message"]["content"], r.text
+
+
+ODD_ASK = [
+    ({"question": MAHER, "k": 10**30}, "less than or equal to 50"),
+    ({"question": MAHER, "k": 1e300}, "exceeded maximum size"),
+    ({"question": MAHER, "k": 2.5}, "fractional part"),
+    ({"question": MAHER, "history": "hello"}, "valid list"),
+    ({"question": MAHER, "history": ["hello"]}, "valid dictionary"),
+    ({"question": MAHER, "history": [{"role": "user", "content": ["a"]}]}, "valid string"),
+    ({"question": MAHER, "history": [{"role": "user"}]}, "Field required"),
+    ({"question": MAHER, "history": [{"role": "user", "content": "hi"}] * 51}, "at most 50 items"),
+    ({"question": {"text": MAHER}}, "valid string"),
+    ({"question": MAHER, "llm": 7}, "valid string"),
+    ([MAHER], "valid dictionary"),
+    ("Where?", "valid dictionary"),
+]
+
+
+@pytest.mark.parametrize(("payload", "message"), ODD_ASK)
+def test_odd_ask_requests_are_422(client: httpx.Client, payload: object, message: str) -> None:
+    r = post_raw(client, "/api/ask", payload)
+    assert r.status_code == 422 and message in r.text, r.text
+
+
+ODD_V1 = [
+    ({"messages": []}, "at least 1 item"),
+    ({"messages": [{"role": "system", "content": "Be brief."}]}, "last message must be a user message"),
+    ({"messages": [{"role": "developer", "content": "Be brief."}]}, "last message must be a user message"),
+    ({"messages": [user(None)]}, "the question is empty"),
+    ({"messages": [user([])]}, "the question is empty"),
+    ({"messages": [user([{"type": "image_url", "image_url": {"url": "x"}}])]}, "the question is empty"),
+    ({"messages": [user([{"type": "text", "text": {"text": MAHER}}])]}, "valid string"),
+    ({"messages": [user([[{"type": "text", "text": MAHER}]])]}, "valid dictionary"),
+    ({"messages": [user([{"text": MAHER}])]}, "Field required"),
+    ({"messages": [user({"type": "text", "text": MAHER})]}, "content must be a string, a list of content parts"),
+    ({"messages": [user(42)]}, "content must be a string, a list of content parts"),
+    ({"messages": [{"content": MAHER}]}, "Field required"),
+    ({"messages": [user(MAHER)], "model": None}, "valid string"),
+    ({"messages": [user(MAHER)], "stream": "sometimes"}, "valid boolean"),
+    ({"messages": user(MAHER)}, "valid list"),
+    ({"messages": [user("x" * 2001)]}, "the limit is 2000"),
+]
+
+
+@pytest.mark.parametrize(("payload", "message"), ODD_V1)
+def test_odd_chat_completions_are_422_in_openai_shape(client: httpx.Client, payload: object, message: str) -> None:
+    r = post_raw(client, "/v1/chat/completions", payload)
+    assert r.status_code == 422, r.text
+    assert message in r.json()["error"]["message"], r.text
+
+
+def test_text_parts_and_extra_fields_are_understood(client: httpx.Client, server: Server) -> None:
+    parts = [
+        {"type": "text", "text": "Where did Maher al-Assad"},
+        {"type": "image_url"},
+        {"type": "text", "text": "flee to?"},
+    ]
+    payload = {"messages": [{"role": "system", "content": "Be brief."}, user(parts)], "temperature": 0.3, "n": 1}
+    r = post_raw(client, "/v1/chat/completions", payload)
+    assert r.status_code == 200 and "Iraq" in r.json()["choices"][0]["message"]["content"], r.text
+    assert "Traceback" not in Path(server.log).read_text()
