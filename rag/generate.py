@@ -81,6 +81,8 @@ REWRITE_SYSTEM = (
 )
 REWRITE_USER = "Conversation:\n{history}\n\nLast question: {question}\n\nRewritten question:"
 
+# The most of the previous question that the extractive generator adds to a follow-up.
+LAST_QUESTION_CHARS = 300
 _PRONOUN = re.compile(r"\b(he|she|they|it|his|her|hers|him|them|their|its|this|that|these|those|there)\b", re.I)
 
 
@@ -263,6 +265,10 @@ class ExtractiveGenerator:
         return []  # writing questions needs a language model
 
     def rewrite(self, question: str, history: list[Turn]) -> str:
-        """Without an LLM, a follow-up that leans on pronouns is searched together with the last question."""
+        """Without an LLM, a follow-up that leans on pronouns is searched together with the last question
+        (its beginning: a client may send anything as history, and all of it would be searched)."""
         last = next((t.content for t in reversed(history) if t.role == "user"), "")
+        last = " ".join(last[: LAST_QUESTION_CHARS + 1].split())
+        if len(last) > LAST_QUESTION_CHARS:
+            last = last[:LAST_QUESTION_CHARS].rsplit(" ", 1)[0] + " ..."
         return f"{question} ({last})" if last and _PRONOUN.search(question) else question

@@ -167,6 +167,16 @@ def test_lone_surrogates_are_refused_on_chat_completions(client: httpx.Client, w
     assert "not valid Unicode" in r.json()["error"]["message"]
 
 
+def test_a_huge_last_question_does_not_become_the_search(client: httpx.Client) -> None:
+    """Without an LLM a follow-up is searched with the previous question appended: a 4 MB "question"
+    in the history used to be searched whole (46 s on 2 cores) and echoed back as the standalone one."""
+    history = [user("Tell me about Maher al-Assad. " + "More about him, please. " * 170_000)]
+    r = post_raw(client, "/api/ask", {"question": "Where did he flee to?", "history": history})
+    assert r.status_code == 200, r.text[:500]
+    standalone = r.json()["standalone_question"]
+    assert standalone.startswith("Where did he flee to? (Tell me about Maher al-Assad.") and len(standalone) <= 400
+
+
 def test_valid_unicode_beyond_the_bmp_is_answered(client: httpx.Client) -> None:
     """A proper surrogate pair in JSON ("\\ud83d\\ude00") is one character, not an error."""
     r = post_raw(client, "/api/ask", {"question": f"{MAHER} \U0001f600", "history": [user("\U0001f600")]})
