@@ -48,12 +48,17 @@ def _run(as_json: bool, fn: Callable[[], T]) -> T:
 
 def _print_answer(answer: Answer, as_json: bool, streamed: bool = False) -> None:
     if as_json:
-        print(json.dumps(answer.model_dump(include={"answer", "citations", "abstained", "grounded", "timings_ms"})))
+        fields = {"answer", "citations", "abstained", "grounded", "timings_ms", "abstain_reason", "abstain_detail"}
+        print(json.dumps(answer.model_dump(include={*fields, "nearest"} if answer.abstained else fields)))
         return
     if streamed:
         print()  # the streamed raw text is replaced by the checked answer below
     print(answer.answer)
-    for c in answer.citations:
+    if answer.abstain_detail:
+        print(f"  ({answer.abstain_detail})")
+    if answer.nearest:
+        print("  Nearest passages:")
+    for c in answer.citations or answer.nearest:
         excerpt = " ".join(c.text.split())
         print(f"  [{c.n}] {c.source} (chars {c.start}-{c.end}, score {c.score:.2f}): {excerpt[:200]}")
 
@@ -63,16 +68,20 @@ def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: RAG_CORPUS_DIR).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index documents: only new or changed files are embedded; vanished files are removed."""
+    """Index documents: only new or changed files are embedded; vanished files are removed.
+
+    Unreadable files are skipped with their reason (exit code 0); a file that could not be indexed for
+    another reason is skipped too, the other files are indexed, and the exit code is 1."""
     settings = _settings()
 
-    def go() -> None:
+    def go() -> int:
         from rag.factory import build_ingestor
 
-        report = build_ingestor(settings).run(paths or [settings.corpus_dir])
+        ingestor = build_ingestor(settings)
+        report = ingestor.run(paths or [settings.corpus_dir])
         if as_json:
             print(report.model_dump_json())
-            return
+            return 1 if ingestor.failed else 0
         for f in report.files:
             if f.status == "skipped":
                 print(f"skipped {f.source}: {f.reason}")
@@ -82,8 +91,13 @@ def ingest(
             f"{report.count('skipped')} skipped; chunks +{report.chunks_added} -{report.chunks_removed}, "
             f"{report.chunks_total} in the index ({report.seconds:.1f} s)"
         )
+        if ingestor.failed:
+            print(f"{len(ingestor.failed)} files could not be indexed: see above", file=sys.stderr)
+            return 1
+        return 0
 
-    _run(as_json, go)
+    if _run(as_json, go):
+        raise typer.Exit(1)
 
 
 @app.command()

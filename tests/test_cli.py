@@ -52,6 +52,9 @@ def test_ingest_ask_docs_with_json(settings: Settings) -> None:
 
     cup = json.loads(rag(settings, "ask", "Who won the 2022 World Cup?", "--json").stdout)
     assert cup["abstained"] is True and cup["citations"] == []
+    assert cup["abstain_reason"] == "not_in_documents" and "'cup'" in cup["abstain_detail"]
+    assert cup["nearest"] and cup["nearest"][0]["source"] == "syria-assad-fall.txt"
+    assert "nearest" not in out  # an answer shows its citations, not the nearest passages
 
     listing = json.loads(rag(settings, "docs", "--json").stdout)
     assert listing["documents"][0]["source"] == "syria-assad-fall.txt"
