@@ -199,3 +199,48 @@ def test_a_server_killed_mid_upload_agrees_with_its_corpus_after_a_restart(tmp_p
         (doc,) = [d for d in client.get("/api/documents").json()["documents"] if d["source"] == "lighthouse.txt"]
         assert client.delete(f"/api/documents/{doc['id']}").status_code == 200
         assert not dest.exists() and "lighthouse.txt" not in index(client)
+
+
+# --- two replicas on one corpus folder and one Chroma server ------------------------------------------
+
+
+def test_two_replicas_racing_uploads_and_deletes_keep_disk_and_index_in_agreement(
+    tmp_path: Path, chroma_server: str
+) -> None:
+    """Ten rounds on two ``rag serve`` processes sharing a corpus folder and a Chroma collection: an upload
+    on one racing a delete of the same document on the other, then two uploads of one name at once."""
+    shared = tmp_path / "shared-corpus"
+    shared.mkdir()
+    env = {
+        **EXTRACTIVE,
+        "RAG_CORPUS_DIR": str(shared),
+        "RAG_CHROMA_URL": chroma_server,
+        "RAG_COLLECTION": f"race-{uuid.uuid4().hex[:8]}",
+    }
+    with (
+        serve(tmp_path / "a", env) as a, serve(tmp_path / "b", env) as b,
+        a.client() as ca, b.client() as cb, ThreadPoolExecutor(2) as pool,
+    ):  # fmt: skip
+        dest = shared / "race.txt"
+        for n in range(10):
+            r = upload(ca, "race.txt", paragraphs(2, f"old{n}"))
+            assert r.status_code in (200, 201), r.text
+            doc_id = r.json()["document"]["id"]
+            new = paragraphs(60, f"new{n}")
+            up = pool.submit(upload, ca, "race.txt", new)
+            deadline = time.monotonic() + 60
+            while not (dest.exists() and dest.stat().st_size == len(new)) and not up.done():
+                assert time.monotonic() < deadline
+                time.sleep(0.005)
+            gone = pool.submit(cb.delete, f"/api/documents/{doc_id}")
+            assert up.result().status_code in (200, 201), up.result().text
+            assert gone.result().status_code == 200, gone.result().text
+            assert disk(shared) == index(ca) == index(cb), f"round {n}: upload on A, delete on B"
+
+            one, two = paragraphs(30, f"one{n}"), paragraphs(45, f"two{n}")
+            first, second = pool.submit(upload, ca, "race.txt", one), pool.submit(upload, cb, "race.txt", two)
+            assert first.result().status_code in (200, 201) and second.result().status_code in (200, 201)
+            on_disk = disk(shared)
+            assert on_disk == index(ca) == index(cb), f"round {n}: two uploads at once"
+            assert on_disk["race.txt"] in {sha256(one), sha256(two)}
+        assert leftovers(shared) == []
