@@ -1,21 +1,25 @@
-"""The service behind the API and UI: the bounded generation queue, and a model that fails to load."""
+"""The service behind the API and UI: the bounded generation and write queues, a model that fails to load,
+upload names, and the start-up check of the corpus folder against the index."""
 
 from __future__ import annotations
 
 import threading
 import time
+import unicodedata
 from pathlib import Path
 
 import httpx
 import pytest
 
 from rag.cache import AnswerCache
+from rag.chunking import sha256
 from rag.config import Settings
-from rag.errors import Busy, InvalidQuestion
+from rag.errors import Busy, InvalidQuestion, InvalidUpload
 from rag.factory import build_ingestor
 from rag.schema import Answer, Turn
 from rag.service import AnswerStream, Gate, RagService
-from tests.server import serve
+from rag.writes import LOCK_NAME, check_filename
+from tests.server import ARTICLE, serve
 
 
 def test_gate_admits_one_running_plus_max_waiting_then_refuses() -> None:
@@ -126,3 +130,62 @@ def test_answer_cache_keeps_the_most_recent_and_can_be_turned_off() -> None:
     off = AnswerCache(size=0)
     off.put(keys[0], Answer(answer="a0"))
     assert off.get(keys[0]) is None
+
+
+def test_document_writes_have_a_queue_of_their_own(settings: Settings) -> None:
+    service = RagService(settings)
+    writes = [service.writes.admit() for _ in range(service.writes.max_waiting + 1)]
+    with pytest.raises(Busy) as busy:
+        service.writes.admit()
+    assert "document writes ahead" in str(busy.value) and busy.value.retry_after >= 1
+    service.gate.admit().release()  # questions are not held up by writes, nor the other way round
+    for ticket in writes:
+        ticket.release()
+    assert service.writes.admitted == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "saved"),
+    [
+        ("  notes.txt ", "notes.txt"),
+        (unicodedata.normalize("NFD", "Résumé.md"), "Résumé.md"),
+        ("n" * 251 + ".txt", "n" * 251 + ".txt"),
+    ],
+)
+def test_upload_names_are_saved_in_nfc(name: str, saved: str) -> None:
+    assert check_filename(name) == saved
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", ".", "..", ".hidden.txt", "a/b.txt", "a\\b.txt", "nul\0.txt", "tab\t.txt", "rlo\u202e.txt",
+     "zw\u200d.txt", "bom\ufeff.txt", "private\ue000.txt", "surrogate\udc80.txt", "n" * 252 + ".txt"],
+)  # fmt: skip
+def test_upload_names_with_paths_controls_or_invisible_characters_are_refused(name: str) -> None:
+    with pytest.raises(InvalidUpload):
+        check_filename(name)
+
+
+def test_reconcile_makes_the_index_agree_with_the_corpus_folder(settings: Settings) -> None:
+    """What a crash or a change made while the server was stopped leaves: a file on disk but not
+    indexed, a file changed since it was indexed, an indexed file gone, a temp file of an upload."""
+    corpus = settings.corpus_dir
+    (corpus / "gone.txt").write_text("The ferry to the island left at dawn and came back at noon.\n")
+    (corpus / "changed.txt").write_text("The lighthouse was painted green in 1911.\n")
+    build_ingestor(settings).run([corpus], progress=False)
+    (corpus / "gone.txt").unlink()
+    (corpus / "changed.txt").write_text("The lighthouse was painted blue in 1931.\n")
+    (corpus / "new.txt").write_text("The harbour master was called Ada Quill.\n")
+    (corpus / ".rag-upload-0123456789abcdef0123456789abcdef.tmp").write_bytes(b"half an upl")
+
+    service = RagService(settings)
+    service.reconciling = True
+    service.reconcile()
+    assert not service.reconciling
+    indexed = {d.source: d.file_hash for d in service.documents()}
+    on_disk = {p.name: sha256(p.read_bytes()) for p in corpus.iterdir() if not p.name.startswith(".")}
+    assert indexed == on_disk and set(on_disk) == {ARTICLE.name, "changed.txt", "new.txt"}
+    assert [p.name for p in corpus.iterdir() if p.name.startswith(".")] == [LOCK_NAME]
+    version = service.store.version()
+    service.reconcile()  # nothing changed: nothing written, the answer cache stays valid
+    assert service.store.version() == version

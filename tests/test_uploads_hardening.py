@@ -8,12 +8,14 @@ evaluation jobs with a bad question, cancelled, or piling up.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -244,3 +246,144 @@ def test_two_replicas_racing_uploads_and_deletes_keep_disk_and_index_in_agreemen
             assert on_disk == index(ca) == index(cb), f"round {n}: two uploads at once"
             assert on_disk["race.txt"] in {sha256(one), sha256(two)}
         assert leftovers(shared) == []
+
+
+# --- file names ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server for file names and evaluation jobs, with an eval set that holds one over-long question."""
+    folder = tmp_path_factory.mktemp("names-evals")
+    evals = folder / "evals"
+    evals.mkdir()
+    good = [
+        {"id": "maher", "question": "Where did Maher al-Assad flee to?", "answers": ["Iraq"]},
+        {"id": "cup", "question": "Who won the 2022 World Cup?", "answers": []},
+    ]
+    long = {"id": "long", "question": "Where did Maher al-Assad flee to? " + "x" * 2100, "answers": ["Iraq"]}
+    (evals / "mixed.jsonl").write_text("".join(json.dumps(i) + "\n" for i in [good[0], long, good[1]]))
+    many = [{"id": f"q{i}", "question": f"Where did Maher al-Assad flee to, case {i}?", "answers": ["Iraq"]}
+            for i in range(300)]  # fmt: skip
+    (evals / "many.jsonl").write_text("".join(json.dumps(i) + "\n" for i in many))
+    with serve(folder, {**EXTRACTIVE, "RAG_EVALS_DIR": str(evals)}) as s:
+        yield s
+
+
+@pytest.fixture()
+def client(server: Server) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c
+
+
+def test_file_names_up_to_255_bytes_are_accepted_and_longer_ones_refused(client: httpx.Client, server: Server) -> None:
+    name = "n" * 248 + "-é.txt"  # 255 bytes in UTF-8
+    assert len(name.encode()) == 255
+    r = upload(client, name, b"The longest name in the harbour belongs to the ferry of the north quay.\n")
+    assert r.status_code == 201, r.text
+    assert (server.corpus / name).is_file() and leftovers(server.corpus) == []
+    assert client.delete(f"/api/documents/{r.json()['document']['id']}").status_code == 200
+
+    r = upload(client, "n" * 252 + ".txt", b"some text")
+    assert r.status_code == 400 and "255 bytes" in r.json()["detail"], r.text
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "invoice\u202etxt.exe.txt",  # RIGHT-TO-LEFT OVERRIDE: shows as "invoiceexe.txt.txt" reversed
+        "report\u2067x\u2069.txt",  # RIGHT-TO-LEFT ISOLATE ... POP DIRECTIONAL ISOLATE
+        "a\u200bb.txt",  # ZERO WIDTH SPACE: a twin of "ab.txt"
+        "soft\u00adhyphen.txt",  # SOFT HYPHEN: invisible
+        "del\x7f.txt",  # DEL, a control character
+        "line\u2028break.txt",  # LINE SEPARATOR
+    ],
+)
+def test_names_with_control_or_invisible_characters_are_refused(
+    client: httpx.Client, server: Server, name: str
+) -> None:
+    before = sorted(p.name for p in server.corpus.iterdir())
+    r = upload(client, name, b"A plain sentence about the harbour.\n")
+    assert r.status_code == 400 and "U+" in r.json()["detail"], r.text
+    assert sorted(p.name for p in server.corpus.iterdir()) == before
+
+
+def test_composed_and_decomposed_twin_names_are_one_document(client: httpx.Client, server: Server) -> None:
+    text = b"The cafe on the north quay opens at six, says the owner, Berenice Ardent.\n"
+    nfd, nfc = unicodedata.normalize("NFD", "Café notes.txt"), unicodedata.normalize("NFC", "Café notes.txt")
+    assert nfd != nfc
+    first = upload(client, nfd, text)
+    assert first.status_code == 201 and first.json()["file"]["source"] == nfc, first.text
+    second = upload(client, nfc, text)
+    assert second.status_code == 200 and second.json()["file"]["status"] == "unchanged", second.text
+    assert second.json()["document"]["id"] == first.json()["document"]["id"]
+    assert [p.name for p in server.corpus.iterdir() if "notes" in p.name] == [nfc]
+    assert client.delete(f"/api/documents/{first.json()['document']['id']}").status_code == 200
+
+
+# --- evaluation jobs ----------------------------------------------------------------------------------
+
+
+def wait_for(client: httpx.Client, job_id: str, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while (job := client.get(f"/api/eval/{job_id}").json())["status"] == "running":
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    return job
+
+
+def test_an_over_long_inline_question_is_refused_before_the_run_starts(client: httpx.Client) -> None:
+    items = [
+        {"id": "fine", "question": "Where did Maher al-Assad flee to?", "answers": ["Iraq"]},
+        {"id": "too-long", "question": "Where? " + "x" * 2100, "answers": ["Iraq"]},
+    ]
+    r = client.post("/api/eval", json={"items": items})
+    assert r.status_code == 422, r.text
+    assert "too-long" in r.json()["detail"] and "limit is 2000" in r.json()["detail"]
+    started = client.post("/api/eval", json={"items": items[:1]})  # nothing was started by the refused one
+    assert started.status_code == 202, started.text
+    assert wait_for(client, started.json()["id"])["status"] == "done"
+
+
+def test_a_bad_question_in_an_eval_set_is_an_error_of_that_question_not_of_the_run(client: httpx.Client) -> None:
+    started = client.post("/api/eval", json={"evalset": "mixed.jsonl"})
+    assert started.status_code == 202, started.text
+    job = wait_for(client, started.json()["id"])
+    assert job["status"] == "done", job
+    assert job["total"] == job["done"] == 2 and job["results"][0]["metrics"]["questions"] == 2
+    (error,) = job["errors"]
+    assert error["id"] == "long" and "limit is 2000" in error["error"]
+    assert client.get(f"/api/eval/{job['id']}/report").status_code == 200
+
+
+def test_a_running_evaluation_can_be_cancelled(client: httpx.Client) -> None:
+    job = client.post("/api/eval", json={"evalset": "many.jsonl"}).json()
+    cancel = client.delete(f"/api/eval/{job['id']}")
+    assert cancel.status_code == 202, cancel.text
+    stopped = wait_for(client, job["id"], timeout=60)
+    assert stopped["status"] == "cancelled" and stopped["done"] < 300, stopped
+    assert client.delete(f"/api/eval/{job['id']}").status_code == 409  # nothing left to cancel
+    assert client.get(f"/api/eval/{job['id']}/report").status_code == 409
+    assert client.delete("/api/eval/nope").status_code == 404
+    again = client.post("/api/eval", json={"evalset": "mixed.jsonl"})  # the next one may start
+    assert again.status_code == 202, again.text
+    wait_for(client, again.json()["id"])
+
+
+def test_only_the_last_twenty_finished_evaluations_are_kept(client: httpx.Client, server: Server) -> None:
+    item = {"id": "maher", "question": "Where did Maher al-Assad flee to?", "answers": ["Iraq"]}
+    ids = []
+    for _ in range(22):
+        r = client.post("/api/eval", json={"items": [item]})
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["id"])
+        assert wait_for(client, ids[-1])["status"] == "done"
+    outputs = server.corpus.parent / "index" / "evals"
+    for old in ids[:2]:
+        assert client.get(f"/api/eval/{old}").status_code == 404
+        assert not (outputs / old).exists()
+    for kept in ids[2:]:
+        assert client.get(f"/api/eval/{kept}").json()["status"] == "done"
+        assert (outputs / kept).is_dir()
+    assert client.get(f"/api/eval/{ids[-1]}/report").status_code == 200
+    assert len([p for p in outputs.iterdir() if p.is_dir()]) == 20
