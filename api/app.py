@@ -265,20 +265,9 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
         _document_key(app)
 
     if ui:
-        import gradio as gr
+        from ui.app import mount_ui
 
-        from ui.app import CSS, build_ui
-
-        gr.mount_gradio_app(
-            app,
-            build_ui(service),
-            path="/ui",
-            css=CSS,
-            ssr_mode=False,  # server-side rendering needs Node.js; the plain client is enough
-            # The browser UI logs in with the key as password (a browser cannot send a Bearer header).
-            # Compared as UTF-8 bytes: compare_digest refuses str that is not ASCII (a 500).
-            auth=(lambda _user, password: hmac.compare_digest(password.encode(), key.encode())) if key else None,
-        )
+        mount_ui(app, service, key)  # with its own login (the key as password) and Gradio's file checks
 
         @app.get("/", include_in_schema=False)
         def root() -> RedirectResponse:

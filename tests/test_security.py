@@ -8,20 +8,24 @@ as UTF-8 bytes. Host and Origin checks stop DNS rebinding and cross-site posts.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import select
 import socket
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
-from tests.server import Server, serve
+from tests.server import ARTICLE, ROOT, Server, serve
 
 KEY = "clé-sécrète-鍵-42"  # not ASCII on purpose: the key must work as UTF-8 bytes
 AUTH = {"Authorization": b"Bearer " + KEY.encode()}
@@ -96,13 +100,14 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield _site(folder, uploads, server)
 
 
-def ui_client(site: Site) -> httpx.Client:
+@contextmanager
+def ui_client(site: Site) -> Iterator[httpx.Client]:
     """A browser-like client of the UI: logged in through Gradio's login page when there is a key."""
-    client = httpx.Client(base_url=site.server.url, timeout=120)
-    if site.server.key:
-        r = client.post("/ui/login", data={"username": "me", "password": site.server.key})
-        assert r.status_code == 200, r.text
-    return client
+    with httpx.Client(base_url=site.server.url, timeout=120) as client:
+        if site.server.key:
+            r = client.post("/ui/login", data={"username": "me", "password": site.server.key})
+            assert r.status_code == 200, r.text
+        yield client
 
 
 def api_client(site: Site) -> httpx.Client:
@@ -133,6 +138,11 @@ def leaks(site: Site, text: str = "", client: httpx.Client | None = None) -> lis
     return found
 
 
+def on_disk(site: Site) -> list[str]:
+    """The documents in the corpus folder (hidden files are the server's own: locks, temp uploads)."""
+    return sorted(p.name for p in site.server.corpus.iterdir() if not p.name.startswith("."))
+
+
 def documents(site: Site) -> set[str]:
     with api_client(site) as client:
         return {d["source"] for d in client.get("/api/documents").json()["documents"]}
@@ -157,6 +167,63 @@ def upload(client: httpx.Client, name: str, data: bytes) -> str:
 # --- 1. no server file can be read through the Gradio API ---------------------------------------------
 
 
+@pytest.mark.parametrize("which", ["site", "keyed"])
+def test_chat_history_file_part_never_reads_a_server_file(which: str, request: pytest.FixtureRequest) -> None:
+    """The report's payload (and the same with other server files): refused, nothing copied or served."""
+    s: Site = request.getfixturevalue(which)
+    if s.server.key:
+        anonymous = httpx.post(f"{s.server.url}/ui/gradio_api/call/respond", json={"data": ["q", [], 4, "extractive"]})
+        assert anonymous.status_code == 401
+    with ui_client(s) as client:
+        status, text = call(client, "respond", ["q", PASSWD_HISTORY, 4, "extractive"])
+        assert status == 400 and "upload" in text, (status, text)
+        assert leaks(s, text, client) == []
+        for path in s.secrets:
+            status, text = call(client, "respond", ["q", history_naming([path]), 4, "extractive"])
+            assert status == 400 and "file=" not in text, (path, status, text)
+            assert leaks(s, text, client) == [], path
+
+
+@pytest.mark.parametrize("which", ["site", "keyed"])
+def test_upload_handler_never_indexes_a_server_file(which: str, request: pytest.FixtureRequest) -> None:
+    s: Site = request.getfixturevalue(which)
+    before = documents(s)
+    targets = [str(ROOT / "README.md"), *(p for p in s.secrets if p.endswith((".txt", ".md")))]
+    with ui_client(s) as client:
+        for path in targets:
+            status, text = call(client, "upload", [[{"path": path, "meta": FILEDATA}]])
+            assert status == 400 and "added" not in text, (path, status, text)
+    assert documents(s) == before
+    assert on_disk(s) == [ARTICLE.name]
+    assert leaks(s) == []
+
+
+def test_chat_handler_echoes_no_file_parts(site: Site) -> None:
+    """Even a file that was really uploaded comes back out of the chat handler only as text."""
+    with ui_client(site) as client:
+        path = upload(client, "note.txt", b"just a note\n")
+        parts = [{"type": "text", "text": "see this"}, {"type": "file", "file": {"path": path, "meta": FILEDATA}}]
+        history = [{"role": "user", "content": parts}, PASSWD_HISTORY[1]]
+        status, text = call(client, "respond", ["Where did Maher al-Assad flee to?", history, 4, "extractive"])
+    assert status == 200, text
+    final = json.loads(text.split("event: complete\ndata: ", 1)[1].splitlines()[0])
+    messages = final[0]
+    parts = [p for m in messages for p in (m["content"] if isinstance(m["content"], list) else [m["content"]])]
+    assert not [p for p in parts if isinstance(p, dict) and p.get("type") != "text"], messages
+    assert "file=" not in text and "see this" in text and "Iraq" in text
+
+
+def test_file_route_serves_only_gradio_folders(site: Site) -> None:
+    with ui_client(site) as client:
+        path = upload(client, "mine.txt", b"an uploaded file\n")
+        assert client.get(f"/ui/gradio_api/file={path}").content == b"an uploaded file\n"
+        for secret in site.secrets:
+            for url in (f"/ui/gradio_api/file={secret}", f"/ui/gradio_api/file={site.uploads}/../{secret}"):
+                r = client.get(url)
+                assert r.status_code in {403, 404}, (url, r.status_code)
+                assert leaks(site, r.text) == []
+
+
 # Routes that run the UI's event handlers, and how each takes its input.
 RUNNERS = {
     "/gradio_api/queue/join", "/gradio_api/call/{api_name}", "/gradio_api/call/v2/{api_name}",
@@ -176,16 +243,18 @@ def handler_payloads(site: Site, client: httpx.Client) -> list[tuple[int, str, l
     paths = list(site.secrets)
     payloads = []
     for dep in config["dependencies"]:
+        kinds = [components[i]["type"] for i in dep["inputs"]]
+        if set(kinds) <= PLAIN:  # no input of it can carry a file: nothing to probe
+            continue
         data: list[Any] = []
-        for i in dep["inputs"]:
-            kind, props = components[i]["type"], components[i].get("props", {})
+        for i, kind in zip(dep["inputs"], kinds, strict=True):
             if kind == "chatbot":
                 data.append(history_naming(paths))
             elif kind == "file":
                 data.append([{"path": p, "meta": FILEDATA} for p in paths])
             else:
                 assert kind in PLAIN, f"input {kind} may carry a file: probe it"
-                data.append(props.get("value"))
+                data.append(components[i].get("props", {}).get("value"))
         params = info.get(f"/{dep['api_name']}", {}).get("parameters", [])
         named = {p["parameter_name"]: v for p, v in zip(params, data, strict=False)}
         payloads.append((dep["id"], dep["api_name"], data, named))
@@ -236,6 +305,66 @@ def probe_get(client: httpx.Client, template: str, value: str) -> str:
             return body.decode("latin-1")
     except httpx.ReadTimeout:  # an event stream (heartbeats): it named no file
         return ""
+
+
+def test_every_gradio_route_refuses_paths_outside_its_folders(site: Site) -> None:
+    """Every route of the mounted Gradio app (its OpenAPI list) is tried with every server file:
+    the routes that run handlers with each handler's file-carrying inputs, the others with the file
+    path in every URL parameter (as it is, and climbing out of Gradio's folders)."""
+    before = documents(site)
+    with ui_client(site) as client:
+        listed = client.get("/ui/openapi.json").json()["paths"]
+        routes = {(p.rstrip("/") or "/", m) for p, methods in listed.items() for m in methods}
+        assert {"/gradio_api/file={path_or_url}", "/gradio_api/queue/join"} <= {p for p, _ in routes}
+        payloads = handler_payloads(site, client)
+        assert {name for _, name, *_ in payloads} >= {"respond", "upload"}
+        tried: dict[tuple[str, str], int] = {}
+        for path, method in sorted(routes):
+            if path in RUNNERS:
+                for fn, name, data, named in payloads:
+                    text = run_through(client, path, fn, name, data, named)
+                    assert leaks(site, text, client) == [], (path, name)
+                    tried[path, method] = tried.get((path, method), 0) + 1
+            elif method in {"get", "head"}:
+                for secret in site.secrets:
+                    for value in (secret, quote(secret, safe=""), "../" * 12 + secret.lstrip("/")):
+                        assert leaks(site, probe_get(client, path, value)) == [], (path, value)
+                        tried[path, method] = tried.get((path, method), 0) + 1
+            else:  # other posts (login, upload, cancel, ...): file objects and form fields naming the files
+                files = [{"path": p, "meta": FILEDATA} for p in site.secrets]
+                for body in ({"data": files, "files": files, "path": list(site.secrets)}, None):
+                    url = "/ui" + re.sub(r"\{[^}]+\}", "x", path)
+                    r = client.post(url, json=body) if body else client.post(url, data={"path": "/etc/passwd"})
+                    assert leaks(site, r.text, client) == [], path
+                    tried[path, method] = tried.get((path, method), 0) + 1
+        assert set(tried) == routes and all(tried.values())
+    assert documents(site) == before
+    assert on_disk(site) == [ARTICLE.name]
+
+
+def test_gradio_itself_refuses_client_paths_outside_its_upload_folder(tmp_path: Path) -> None:
+    """The depth below the request filter: Gradio's own check of client file paths is in force in the
+    mounted app (it skipped it, the app never being 'launched'), so a handler never sees such a path."""
+    from gradio.exceptions import InvalidPathError
+    from starlette.routing import Mount
+
+    from api.app import create_app
+    from rag.config import Settings
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    settings = Settings(corpus_dir=corpus, data_dir=tmp_path / "index", llm="extractive", _env_file=None)  # type: ignore[call-arg]
+    app = create_app(settings)
+    (mount,) = [r for r in app.router.routes if isinstance(r, Mount) and r.path == "/ui"]
+    blocks = mount.app.get_blocks()  # type: ignore[attr-defined]
+    respond = next(fn for fn in blocks.fns.values() if fn.name == "respond")
+    with pytest.raises(InvalidPathError, match="not uploaded by a user"):
+        asyncio.run(blocks.process_api(respond, ["q", PASSWD_HISTORY, 4, "extractive"], state=None))
+    upload_fn = next(fn for fn in blocks.fns.values() if fn.name == "upload")
+    readme = [{"path": str(ROOT / "README.md"), "meta": FILEDATA}]
+    with pytest.raises(InvalidPathError):
+        asyncio.run(blocks.process_api(upload_fn, [readme], state=None))
+    assert list(corpus.iterdir()) == []
 
 
 # --- 2. and 3. UI uploads: refused by size before they are read, removed once indexed -----------------

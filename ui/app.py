@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import html
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -10,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from fastapi import FastAPI
+from gradio.utils import get_upload_folder, is_in_or_equal
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rag.calibrate import calibration_note
+from rag.config import Settings
 from rag.errors import RagError
 from rag.loaders import SUPPORTED
 from rag.reports import render_chart_svg, timing_line
@@ -67,16 +76,30 @@ def _text(content: Any) -> str:
     """A message's text: Gradio hands back content as a list of parts ({"type": "text", "text"})."""
     if isinstance(content, str):
         return content
+    if not isinstance(content, list):
+        return ""
     return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+
+
+def _text_only(messages: Messages | None) -> Messages:
+    """The conversation as plain text messages. The history comes from the client, which may put file
+    parts in it (any path): they are dropped, so they never go back out through Gradio's file route."""
+    kept = []
+    for m in messages or []:
+        text = _text(m.get("content")) if isinstance(m, dict) else ""
+        if text and m.get("role") in {"user", "assistant"}:
+            kept.append({"role": m["role"], "content": text})
+    return kept
 
 
 def _turns(messages: Messages) -> list[Turn]:
     """The conversation as the engine knows it: marker links turned back into plain [n]."""
-    return [
-        Turn(role=m["role"], content=_LINK.sub(r"[\1]", _text(m["content"])))
-        for m in messages
-        if m["role"] in {"user", "assistant"}
-    ]
+    return [Turn(role=m["role"], content=_LINK.sub(r"[\1]", m["content"])) for m in messages]
+
+
+def _uploaded(path: Path) -> bool:
+    """Whether a path lies in Gradio's upload folder: the only files the UI may read."""
+    return is_in_or_equal(path, get_upload_folder())
 
 
 def build_ui(service: RagService) -> gr.Blocks:
@@ -86,6 +109,7 @@ def build_ui(service: RagService) -> gr.Blocks:
         question = question.strip()
         if not question:
             return
+        messages = _text_only(messages)
         history = _turns(messages)
         messages = [*messages, {"role": "user", "content": question}]
         try:
@@ -119,6 +143,9 @@ def build_ui(service: RagService) -> gr.Blocks:
         lines = []
         for path in progress.tqdm(files or [], desc="Indexing"):
             name = Path(path).name
+            if not _uploaded(Path(path)):  # Gradio checks this too; never index a file named by a client
+                lines.append(f"- **{name}**: not added: not an upload")
+                continue
             try:
                 result = service.add_document(name, Path(path).read_bytes())
                 lines.append(f"- **{name}**: {result.status}, {result.chunks_added} chunks added")
@@ -198,6 +225,7 @@ def build_ui(service: RagService) -> gr.Blocks:
                     1, 20, value=settings.top_k, step=1, label="Passages to retrieve (top-k)", elem_id="top-k"
                 )
                 llm = gr.Dropdown(service.generators(), value=settings.llm, label="Generator", elem_id="generator")
+                gr.Markdown(lambda: calibration_note(settings, service.store), elem_id="calibration")  # on each load
         with gr.Tab("Evaluation"):
             gr.Markdown(
                 "Run an eval set from the evals folder through the same chain (see evals/README.md for the "
@@ -239,3 +267,94 @@ def build_ui(service: RagService) -> gr.Blocks:
         run.click(run_eval, [evalset, eval_k, eval_limit, compare], [eval_summary, chart, metrics])
         demo.load(on_load, None, [chatbot, table, chosen])
     return demo
+
+
+def _foreign_path(value: Any, folder: str) -> str | None:
+    """The first file path in a decoded request body that lies outside ``folder``, if any."""
+    if isinstance(value, dict):
+        path = value.get("path")
+        if isinstance(path, str) and not is_in_or_equal(path, folder):
+            return path
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            if (found := _foreign_path(item, folder)) is not None:
+                return found
+    return None
+
+
+class UploadsOnly:
+    """Refuses, with a 400, a request to the Gradio app whose JSON body names a file outside Gradio's
+    upload folder (a chat history's file part, a file input). Gradio refuses those itself once it runs
+    its check (see ``mount_ui``), but only with a traceback in the log for every attempt."""
+
+    def __init__(self, app: ASGIApp, folder: str) -> None:
+        self.app = app
+        self.folder = folder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        if headers.get(b"content-type", b"").startswith(b"multipart/"):  # uploads: files, no paths
+            await self.app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:  # the body is bounded by the body limit of api.app.Guard, in front of this
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        try:
+            foreign = _foreign_path(json.loads(body), self.folder)
+        except ValueError:  # not JSON: Gradio answers that itself
+            foreign = None
+        if foreign is not None:
+            detail = f"files must be uploaded first; '{foreign}' was not uploaded here"
+            await JSONResponse({"detail": detail}, 400)(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def blocked_paths(settings: Settings) -> list[str]:
+    """Folders Gradio must never copy from or serve: documents, index, eval sets, models, the working
+    folder and home (except any that holds Gradio's upload folder: a block would shut that off too)."""
+    uploads = Path(get_upload_folder()).resolve()
+    folders = [settings.corpus_dir, settings.data_dir, settings.evals_dir, settings.model_dir, Path.cwd(), Path.home()]
+    resolved = {Path(f).expanduser().resolve() for f in folders}
+    return sorted(str(f) for f in resolved if not uploads.is_relative_to(f))
+
+
+def mount_ui(app: FastAPI, service: RagService, key: str | None) -> None:
+    """Mount the UI at /ui, with Gradio's file checks in force."""
+    demo = build_ui(service)
+    secret = key.encode() if key else b""
+    gr.mount_gradio_app(
+        app,
+        demo,
+        path="/ui",
+        css=CSS,
+        ssr_mode=False,  # server-side rendering needs Node.js; the plain client is enough
+        # The browser UI logs in with the key as password (a browser cannot send a Bearer header).
+        # Compared as UTF-8 bytes: compare_digest refuses str that is not ASCII (a 500).
+        auth=(lambda _user, password: hmac.compare_digest(password.encode(), secret)) if key else None,
+        allowed_paths=[],
+        blocked_paths=blocked_paths(service.settings),
+        app_kwargs={"middleware": [Middleware(UploadsOnly, folder=get_upload_folder())]},
+    )
+    # What launch() sets and mount_gradio_app does not: without it Gradio skips its check that a file a
+    # client names was uploaded (processing_utils._check_allowed), and copies any server file it is given
+    # into its cache, where its file route serves it.
+    demo.has_launched = True
