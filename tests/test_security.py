@@ -428,6 +428,26 @@ def peak_growth(pid: int) -> Any:
     return Peak()
 
 
+def test_oversize_ui_upload_is_refused_before_it_is_read(site: Site) -> None:
+    """A 200 MiB upload: Gradio refuses it while it streams in (RAG_MAX_FILE_MB); and a file that is in
+    the upload folder anyway is refused by its size on disk, without being read into memory."""
+    head, tail, headers = multipart("big.txt")
+    status, sent = post_chunked(site.server, "/ui/gradio_api/upload", head, 200 * MIB, tail, headers)
+    assert status == 413 and sent < 50 * MIB, (status, sent)
+    assert not [f for f in site.uploads.rglob("big.txt")]
+
+    big = site.uploads / "handmade" / "big.txt"
+    big.parent.mkdir(exist_ok=True)
+    with big.open("wb") as f:
+        f.truncate(200 * MIB)  # sparse: nothing on disk, 200 MiB when read
+    with ui_client(site) as client, peak_growth(site.server.pid) as peak:
+        status, text = call(client, "upload", [[{"path": str(big), "meta": FILEDATA}]])
+    assert peak.mib < 64, f"the server's memory rose by {peak.mib} MiB"
+    assert status == 200 and f"over the {FILE_MB} MB limit" in text, text
+    assert "big.txt" not in documents(site)
+    big.unlink(missing_ok=True)
+
+
 # --- 4. bodies are limited as they stream in -------------------------------------------------------------
 
 

@@ -97,6 +97,11 @@ def _turns(messages: Messages) -> list[Turn]:
     return [Turn(role=m["role"], content=_LINK.sub(r"[\1]", m["content"])) for m in messages]
 
 
+def upload_limit(settings: Settings) -> int:
+    """The largest upload in bytes (RAG_MAX_FILE_MB)."""
+    return int(settings.max_file_mb * 1024 * 1024)
+
+
 def _uploaded(path: Path) -> bool:
     """Whether a path lies in Gradio's upload folder: the only files the UI may read."""
     return is_in_or_equal(path, get_upload_folder())
@@ -140,17 +145,24 @@ def build_ui(service: RagService) -> gr.Blocks:
         return gr.Dropdown(choices=[(d.source, d.id) for d in service.documents()], value=None)
 
     def upload(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        limit = upload_limit(settings)
         lines = []
         for path in progress.tqdm(files or [], desc="Indexing"):
-            name = Path(path).name
-            if not _uploaded(Path(path)):  # Gradio checks this too; never index a file named by a client
+            file = Path(path)
+            name = file.name
+            if not _uploaded(file):  # Gradio checks this too; never index a file named by a client
                 lines.append(f"- **{name}**: not added: not an upload")
                 continue
             try:
-                result = service.add_document(name, Path(path).read_bytes())
+                if file.stat().st_size > limit:  # by its size on disk: a file over the limit is never read
+                    lines.append(f"- **{name}**: not added: the file is over the {settings.max_file_mb:g} MB limit")
+                    continue
+                result = service.add_document(name, file.read_bytes())
                 lines.append(f"- **{name}**: {result.status}, {result.chunks_added} chunks added")
             except RagError as exc:
                 lines.append(f"- **{name}**: not added: {exc}")
+            except OSError:  # gone meanwhile (the same file uploaded twice at once, or the cache cleanup)
+                lines.append(f"- **{name}**: not added: the upload is gone; upload it again")
         return "\n".join(lines), document_rows(), document_choices(), None
 
     def delete(doc_id: str | None) -> tuple[Any, ...]:
@@ -351,6 +363,7 @@ def mount_ui(app: FastAPI, service: RagService, key: str | None) -> None:
         # Compared as UTF-8 bytes: compare_digest refuses str that is not ASCII (a 500).
         auth=(lambda _user, password: hmac.compare_digest(password.encode(), secret)) if key else None,
         allowed_paths=[],
+        max_file_size=upload_limit(service.settings),  # Gradio refuses a larger upload as it streams in (413)
         blocked_paths=blocked_paths(service.settings),
         app_kwargs={"middleware": [Middleware(UploadsOnly, folder=get_upload_folder())]},
     )
