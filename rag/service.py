@@ -35,6 +35,7 @@ from rag.errors import (
     InvalidEvalSet,
     InvalidQuestion,
     NotFound,
+    RagError,
     UnreadableDocument,
     UnsupportedFile,
 )
@@ -406,7 +407,9 @@ class RagService:
                 changed = [f.source for f in report.files if f.status in {"added", "updated", "removed"}]
                 if changed:
                     log.warning("corpus folder and index differed; index brought up to date", extra={"files": changed})
-        except Exception:  # e.g. a Chroma server that is down: questions can still be tried
+        except RagError as exc:  # e.g. a Chroma server that is down: the next start checks again
+            log.error("checking the corpus folder against the index failed: %s", exc)
+        except Exception:
             log.exception("checking the corpus folder against the index failed")
         finally:
             self.reconciling = False
