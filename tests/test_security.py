@@ -448,6 +448,30 @@ def test_oversize_ui_upload_is_refused_before_it_is_read(site: Site) -> None:
     big.unlink(missing_ok=True)
 
 
+def test_ui_upload_is_removed_from_gradio_folder_once_handled(site: Site) -> None:
+    """Indexed (its text is in the corpus folder now) or refused: either way the upload is removed."""
+    with ui_client(site) as client:
+        kept = upload(client, "harbour.txt", b"The harbour of Port Ellery froze over in the winter of 1903.\n")
+        refused = upload(client, "blank.txt", b"  \n")
+        assert Path(kept).is_file() and Path(refused).is_file()
+        status, text = call(client, "upload", [[{"path": p, "meta": FILEDATA} for p in (kept, refused)]])
+        assert status == 200 and "harbour.txt**: added" in text and "blank.txt**: not added" in text, text
+        assert not Path(kept).exists() and not Path(refused).exists()
+        assert not Path(kept).parent.exists()  # nor the folder Gradio made for it
+        doc = next(d for d in client.get("/api/documents").json()["documents"] if d["source"] == "harbour.txt")
+        assert client.delete(f"/api/documents/{doc['id']}").status_code == 200
+
+
+def test_gradio_cache_is_emptied_when_the_server_stops(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """An upload that no handler ever took (a closed tab) does not stay on disk: Gradio's cache cleanup
+    is on (it removes old files on a schedule, and all of them at shutdown)."""
+    folder, uploads = tmp_path_factory.mktemp("cache"), tmp_path_factory.mktemp("cache-uploads")
+    with serve(folder, env(uploads)) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        path = Path(upload(client, "left.txt", b"left behind\n"))
+        assert path.is_file()
+    assert not path.exists()
+
+
 # --- 4. bodies are limited as they stream in -------------------------------------------------------------
 
 

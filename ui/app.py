@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import html
 import json
@@ -33,6 +34,10 @@ CSS = """
 #sources .meta { font-size: 0.85em; opacity: 0.8; margin-bottom: 4px; }
 #sources mark { background: #fde68a; color: inherit; padding: 0 2px; }
 """
+# Gradio's cache (uploads, files it hands out): every 10 minutes, files older than an hour are removed,
+# and all of them when the server stops. Uploads are indexed at once and removed then; this catches the
+# rest (an upload whose tab was closed before it was indexed).
+CACHE_CLEANUP = (600, 3600)
 _MARKER = re.compile(r"\[(\d+)\]")
 _LINK = re.compile(r"\[\[(\d+)\]\]\(#source-\d+\)")
 Messages = list[dict[str, Any]]
@@ -107,6 +112,15 @@ def _uploaded(path: Path) -> bool:
     return is_in_or_equal(path, get_upload_folder())
 
 
+def _discard(upload: Path) -> None:
+    """Remove an upload once handled (its text is in the corpus folder now, or it was refused), and the
+    folder Gradio made for it if that is left empty."""
+    upload.unlink(missing_ok=True)
+    if upload.parent.resolve() != Path(get_upload_folder()).resolve():
+        with contextlib.suppress(OSError):
+            upload.parent.rmdir()
+
+
 def build_ui(service: RagService) -> gr.Blocks:
     settings = service.settings
 
@@ -163,6 +177,8 @@ def build_ui(service: RagService) -> gr.Blocks:
                 lines.append(f"- **{name}**: not added: {exc}")
             except OSError:  # gone meanwhile (the same file uploaded twice at once, or the cache cleanup)
                 lines.append(f"- **{name}**: not added: the upload is gone; upload it again")
+            finally:
+                _discard(file)
         return "\n".join(lines), document_rows(), document_choices(), None
 
     def delete(doc_id: str | None) -> tuple[Any, ...]:
@@ -204,7 +220,7 @@ def build_ui(service: RagService) -> gr.Blocks:
         examples = [{"text": q} for q in service.examples()]
         return gr.Chatbot(examples=examples or None), document_rows(), document_choices()
 
-    with gr.Blocks(title="Ask your documents") as demo:
+    with gr.Blocks(title="Ask your documents", delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown("## Ask your documents\nAnswers come only from your documents, with the passages they cite.")
         with gr.Tab("Chat"):
             with gr.Row():
