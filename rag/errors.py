@@ -59,3 +59,7 @@ class InvalidEvalSet(InvalidQuestion):
 
 class EvalCancelled(RagError):
     """An evaluation stopped on request (raised inside the run, between two questions)."""
+
+
+class StoreUnavailable(RagError):
+    """The Chroma server cannot be reached or does not answer in time: try again when it is back."""

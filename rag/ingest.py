@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from rag.chunking import chunk_text, make_splitter, sha256
 from rag.config import Settings
 from rag.embeddings import Embedder
+from rag.errors import StoreUnavailable
 from rag.loaders import Unreadable, load_text
 from rag.schema import Chunk, FileResult, IngestReport
 from rag.store import FileRecord, Store
@@ -20,9 +23,11 @@ from rag.store import FileRecord, Store
 log = logging.getLogger(__name__)
 
 # Chunks embedded and written together, across files, so many small files still embed at full speed and
-# Chroma is called less often. Writes are not overlapped with embedding: on two cores a concurrent write
-# slows the embedder more than it saves, in a thread or a process (README, "Speed and scale").
+# Chroma is called less often; a big file is embedded and written this many chunks at a time. Writes are
+# not overlapped with embedding: on two cores a concurrent write slows the embedder more than it saves,
+# in a thread or a process (README, "Speed and scale").
 _BATCH = 1024
+_ODD_BYTE = re.compile(r"\\x([89a-f][0-9a-f])")
 
 
 def source_name(path: Path, settings: Settings) -> str:
@@ -32,13 +37,17 @@ def source_name(path: Path, settings: Settings) -> str:
     """
     path = path.resolve()
     try:
-        return path.relative_to(settings.corpus_dir.resolve()).as_posix()
+        name = path.relative_to(settings.corpus_dir.resolve()).as_posix()
     except ValueError:
-        return path.as_posix()
+        name = path.as_posix()
+    # A name that is not UTF-8 (bytes from another system) has lone surrogates here, which no id, JSON or
+    # Chroma string takes: its odd bytes are spelled out instead ("caf\\xe9.txt"), distinct and stable.
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def source_path(source: str, settings: Settings) -> Path:
-    p = Path(source)
+    # The reverse of ``source_name``'s spelling of bytes that are not UTF-8 (only bytes >= 0x80 are spelled).
+    p = Path(_ODD_BYTE.sub(lambda m: chr(0xDC00 + int(m[1], 16)), source))
     return p if p.is_absolute() else (settings.corpus_dir / p).resolve()
 
 
@@ -71,6 +80,11 @@ class _Pending:
 
 
 class Ingestor:
+    """Indexes files into a store. One file's failure never stops the others: the file is skipped with
+    a one-line reason (``failed`` lists the files that failed for another reason than being unreadable).
+    Only an unavailable store stops a run, with ``StoreUnavailable``; its pending records are redone by
+    the next run."""
+
     def __init__(self, settings: Settings, store: Store, embedder: Embedder) -> None:
         self.settings = settings
         self.store = store
@@ -78,17 +92,20 @@ class Ingestor:
         self.splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
         # Files chunked with other settings are re-chunked: their content hash alone does not tell.
         self.chunker = f"recursive-{settings.chunk_size}-{settings.chunk_overlap}"
+        self.failed: list[FileResult] = []
+        self._bar: Any = None
 
     def run(self, paths: Iterable[Path], progress: bool | None = None) -> IngestReport:
         t0 = time.perf_counter()
         files, roots = discover(paths)
         known = self.store.file_records()
         report = IngestReport()
+        self.failed = []
         seen: set[str] = set()
         batch: list[_Pending] = []
         changed = False
 
-        bar = tqdm(files, desc="ingest", unit="file", disable=None if progress is None else not progress)
+        bar = self._bar = tqdm(files, desc="ingest", unit="file", disable=None if progress is None else not progress)
         for path in bar:
             source = source_name(path, self.settings)
             seen.add(source)
@@ -138,6 +155,11 @@ class Ingestor:
             chunks = chunk_text(load_text(path, data), source, self.splitter)
         except (Unreadable, OSError) as exc:
             return _Pending(FileResult(source=source, status="skipped", reason=str(exc)), [], [], [])
+        except Exception as exc:  # a parser or splitter bug on one odd file: skip it, go on with the rest
+            log.debug("reading %s failed", source, exc_info=True)
+            result = FileResult(source=source, status="skipped", reason=f"could not be read: {_one_line(exc)}")
+            self.failed.append(result)
+            return _Pending(result, [], [], [])
         # A file without a record has no chunks: every write of chunks is preceded by a pending record.
         old = self.store.chunk_ids(source) if record else set()
         new = [c for c in chunks if c.id not in old]
@@ -148,19 +170,61 @@ class Ingestor:
         return _Pending(result, new, kept, stale, FileRecord(source, file_hash, self.chunker, len(chunks)))
 
     def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
-        new = [c for p in batch for c in p.new]
-        embeddings = self.embedder.embed([c.text for c in new])
-        # Pending records first, full ones last: if the process dies in between, the next run redoes these
-        # files, whatever state their chunks were left in.
-        self.store.mark_pending([p.result.source for p in batch])
-        self.store.add(new, embeddings)
-        self.store.update_spans([c for p in batch for c in p.kept])
-        self.store.delete([i for p in batch for i in p.stale])
-        self.store.record_files([p.record for p in batch if p.record])
+        try:
+            self._write(batch, report)
+        except StoreUnavailable:
+            raise  # not the files' fault: the run stops, the next one redoes their pending records
+        except Exception as exc:
+            if len(batch) == 1:
+                self._fail(batch[0], exc, report)
+                return
+            # Which file failed? Each one again on its own: the others are indexed, the culprit skipped.
+            for p in batch:
+                self._flush([p], report)
+            return
         for p in batch:
             report.files.append(p.result)
             report.chunks_added += p.result.chunks_added
             report.chunks_removed += p.result.chunks_removed
+
+    def _write(self, batch: list[_Pending], report: IngestReport) -> None:
+        new = [c for p in batch for c in p.new]
+        marked = False
+        # A big file is embedded and written a slice at a time: memory stays flat and the bar moves.
+        for i in range(0, len(new), _BATCH):
+            part = new[i : i + _BATCH]
+            embeddings = self.embedder.embed([c.text for c in part])
+            if not marked:
+                # Pending records first, full ones last: if the process dies in between, the next run
+                # redoes these files, whatever state their chunks were left in.
+                self.store.mark_pending([p.result.source for p in batch])
+                marked = True
+            self.store.add(part, embeddings)
+            if self._bar is not None:
+                self._bar.set_postfix(chunks=report.chunks_added + i + len(part))
+        if not marked:
+            self.store.mark_pending([p.result.source for p in batch])
+        self.store.update_spans([c for p in batch for c in p.kept])
+        self.store.delete([i for p in batch for i in p.stale])
+        self.store.record_files([p.record for p in batch if p.record])
+
+    def _fail(self, pending: _Pending, exc: Exception, report: IngestReport) -> None:
+        """Skip a file whose indexing failed, and take out what of it was written: like an unreadable
+        file, a skipped file has no chunks in the index (if even that fails, its pending record stays and
+        the next run redoes it)."""
+        source = pending.result.source
+        log.debug("indexing %s failed", source, exc_info=True)
+        result = FileResult(source=source, status="skipped", reason=f"could not be indexed: {_one_line(exc)}")
+        log.warning("skipped %s: %s", source, result.reason)
+        report.files.append(result)
+        self.failed.append(result)
+        try:
+            self._remove(source, report)
+        except StoreUnavailable:
+            raise
+        except Exception as cleanup:  # one line, like every file problem; the trace only at DEBUG
+            log.warning("could not take %s out of the index (%s); the next run redoes it", source, _one_line(cleanup))
+            log.debug("removing %s failed", source, exc_info=True)
 
     def remove(self, source: str) -> FileResult:
         """Drop one document's chunks from the index (the file itself is left alone)."""
@@ -179,6 +243,11 @@ class Ingestor:
         report.chunks_removed += len(ids)
         if not any(f.source == source for f in report.files):
             report.files.append(FileResult(source=source, status="removed", chunks_removed=len(ids)))
+
+
+def _one_line(exc: BaseException) -> str:
+    first = (str(exc).splitlines() or [""])[0].strip()
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _under(path: Path, roots: list[Path]) -> bool:

@@ -56,7 +56,11 @@ def _pdf_text(data: bytes) -> str:
         reader = PdfReader(io.BytesIO(data))
         pages = [page.extract_text() or "" for page in reader.pages]
     except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise Unreadable(f"malformed PDF ({type(exc).__name__}: {exc})".strip()) from exc
+        raise Unreadable(f"malformed PDF ({type(exc).__name__}: {_first_line(exc)})".strip()) from exc
+    except Exception as exc:
+        # A hostile PDF can break the parser in any way (deep nesting: RecursionError): that file is
+        # unreadable, the others are not.
+        raise Unreadable(f"malformed PDF, the parser failed ({type(exc).__name__}: {_first_line(exc)})") from exc
     text = "\n\n".join(p.strip() for p in pages)
     if not text.strip():
         raise Unreadable("PDF has no extractable text (scanned images?)")
@@ -72,8 +76,16 @@ def _html_text(html: str) -> str:
     return soup.get_text("\n")
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0]
+
+
 def _normalise(text: str) -> str:
-    """Uniform newlines, no trailing spaces, at most one blank line in a row."""
+    """Valid Unicode, uniform newlines, no trailing spaces, at most one blank line in a row."""
+    # A PDF's ToUnicode map can yield lone surrogates: the tokenizer and Chroma refuse them, so one such
+    # character would fail the whole file. It becomes U+FFFD, like any undecodable character (a valid
+    # pair split in two code points is joined).
+    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = re.sub(r"[ \t]+\n", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -18,6 +19,9 @@ from rag.schema import Chunk, DocumentInfo
 log = logging.getLogger(__name__)
 
 _VERSION_KEY = "rag_version"
+
+# What a record write may hold when the client does not say (older Chroma servers).
+_FALLBACK_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,21 @@ class Store:
         self.settings = settings
         self.name = collection or settings.collection_name
         self.client = client or make_client(settings)
+        self._batch = 0
         self._collection: Any = None
         self._files: Any = None
+
+    @property
+    def batch(self) -> int:
+        """The most records one Chroma call may write or fetch by id (5,461 for embedded Chroma)."""
+        if not self._batch:
+            size = int(self.client.get_max_batch_size())
+            self._batch = size if size > 0 else _FALLBACK_BATCH
+        return self._batch
+
+    def _slices(self, n: int) -> Iterator[slice]:
+        step = self.batch
+        return (slice(i, i + step) for i in range(0, n, step))
 
     @property
     def collection(self) -> Any:
@@ -130,36 +147,40 @@ class Store:
         # The text goes in the metadata, not in ``documents``: embedded Chroma builds a trigram full-text
         # index over documents whatever the collection's Schema says, and we never query it (BM25 is ours).
         # That index was half the cost of a write (README, "Speed and scale").
-        self.collection.upsert(
-            ids=[c.id for c in chunks], embeddings=embeddings, metadatas=[_metadata(c) for c in chunks]
-        )
+        # Chroma refuses a call of more than ``batch`` records: a big file is written in several.
+        for part in self._slices(len(chunks)):
+            self.collection.upsert(
+                ids=[c.id for c in chunks[part]],
+                embeddings=embeddings[part],
+                metadatas=[_metadata(c) for c in chunks[part]],
+            )
 
     def update_spans(self, chunks: list[Chunk]) -> None:
         """Refresh where chunks whose text did not change now sit in their file (no re-embedding); this also
         moves the text of an index written in the earlier layout from the document into the metadata."""
-        if chunks:
-            self.collection.update(ids=[c.id for c in chunks], metadatas=[_metadata(c) for c in chunks])
+        for part in self._slices(len(chunks)):
+            self.collection.update(ids=[c.id for c in chunks[part]], metadatas=[_metadata(c) for c in chunks[part]])
 
     def delete(self, ids: list[str]) -> None:
-        for i in range(0, len(ids), 5000):
-            self.collection.delete(ids=ids[i : i + 5000])
+        for part in self._slices(len(ids)):
+            self.collection.delete(ids=ids[part])
 
     def mark_pending(self, sources: list[str]) -> None:
         """Before a file's chunks change: until its full record is written, the file counts as unfinished."""
         self.record_files([FileRecord(source) for source in sources])
 
     def record_files(self, records: list[FileRecord]) -> None:
-        if records:
+        for part in self._slices(len(records)):
             self.files.upsert(
-                ids=[document_id(r.source) for r in records],
-                embeddings=np.zeros((len(records), 1), dtype=np.float32),
-                metadatas=[asdict(r) for r in records],
+                ids=[document_id(r.source) for r in records[part]],
+                embeddings=np.zeros((len(records[part]), 1), dtype=np.float32),
+                metadatas=[asdict(r) for r in records[part]],
             )
 
     def forget_files(self, sources: list[str]) -> None:
         """After a file's chunks are gone."""
-        if sources:
-            self.files.delete(ids=[document_id(s) for s in sources])
+        for part in self._slices(len(sources)):
+            self.files.delete(ids=[document_id(s) for s in sources[part]])
 
     # --- reads ---
     def file_records(self) -> dict[str, FileRecord]:
@@ -177,7 +198,7 @@ class Store:
         return {s: FileRecord(s) for s in sources}
 
     def chunk_ids(self, source: str) -> set[str]:
-        return set(self.collection.get(where={"source": source}, include=[])["ids"])
+        return {cid for cid, _ in self._scan(self.collection, include=[], where={"source": source})}
 
     def documents(self) -> list[DocumentInfo]:
         return sorted(
@@ -211,23 +232,29 @@ class Store:
         ]
 
     def get(self, ids: list[str]) -> list[Chunk]:
-        if not ids:
-            return []
-        res = self.collection.get(ids=ids, include=["metadatas", "documents"])
-        return [_chunk(*row) for row in zip(res["ids"], res["metadatas"], res["documents"], strict=True)]
+        chunks: list[Chunk] = []
+        for part in self._slices(len(ids)):
+            res = self.collection.get(ids=ids[part], include=["metadatas", "documents"])
+            chunks += [_chunk(*row) for row in zip(res["ids"], res["metadatas"], res["documents"], strict=True)]
+        return chunks
 
     def embeddings(self, ids: list[str]) -> dict[str, np.ndarray]:
-        if not ids:
-            return {}
-        res = self.collection.get(ids=ids, include=["embeddings"])
-        return {cid: np.asarray(emb, dtype=np.float32) for cid, emb in zip(res["ids"], res["embeddings"], strict=True)}
+        found: dict[str, np.ndarray] = {}
+        for part in self._slices(len(ids)):
+            res = self.collection.get(ids=ids[part], include=["embeddings"])
+            found |= {
+                cid: np.asarray(e, dtype=np.float32) for cid, e in zip(res["ids"], res["embeddings"], strict=True)
+            }
+        return found
 
     @staticmethod
-    def _scan(collection: Any, include: list[str], page: int = 5000):  # type: ignore[no-untyped-def]
-        """All records, paged so a large collection never comes back in one response."""
+    def _scan(  # type: ignore[no-untyped-def]
+        collection: Any, include: list[str], where: dict[str, Any] | None = None, page: int = 5000
+    ):
+        """All records (matching ``where``), paged so a large collection never comes back in one response."""
         offset = 0
         while True:
-            res = collection.get(include=include, limit=page, offset=offset)
+            res = collection.get(where=where, include=include, limit=page, offset=offset)
             ids = res["ids"]
             if not ids:
                 return

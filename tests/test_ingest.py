@@ -1,5 +1,6 @@
 """Ingestion against a real Chroma in a temp folder with the real embedder."""
 
+import os
 from pathlib import Path
 
 from rag.chunking import chunk_text, make_splitter
@@ -7,6 +8,7 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.ingest import Ingestor
 from rag.store import Store
+from tests.test_big_files import lone_surrogate_pdf, parser_breaking_pdf
 from tests.test_loaders import minimal_pdf
 
 # Every test here runs on the embedded store and on a real Chroma server (RAG_CHROMA_URL).
@@ -179,3 +181,32 @@ def test_the_longest_allowed_chunks_are_stored_whole(settings: Settings, embedde
     stored = [c for c in Store(settings).all_chunks() if c.source == "long.txt"]
     assert max(len(c.text) for c in stored) > 7000
     assert all(text[c.start : c.end] == c.text for c in stored)
+
+
+def test_pdfs_that_break_the_parser_or_the_tokenizer_never_stop_the_run(
+    settings: Settings, embedder: Embedder, corpus: Path
+) -> None:
+    (corpus / "a-nested.pdf").write_bytes(parser_breaking_pdf())  # pypdf: RecursionError
+    (corpus / "b-surrogate.pdf").write_bytes(lone_surrogate_pdf())  # text the tokenizer refuses as it is
+    report = run(settings, embedder)
+    status = {f.source: (f.status, f.reason) for f in report.files}
+    assert status["a-nested.pdf"][0] == "skipped" and status["a-nested.pdf"][1].startswith("malformed PDF")
+    assert "\n" not in status["a-nested.pdf"][1]
+    assert status["b-surrogate.pdf"] == status["syria-assad-fall.txt"] == ("added", "")
+    stored = [c.text for c in Store(settings).all_chunks() if c.source == "b-surrogate.pdf"]
+    assert stored == ["The lighthouse of Skagen was lit in 1858. \ufffd"]
+
+
+def test_a_file_name_that_is_not_utf8_is_indexed_and_pruned(settings: Settings, embedder: Embedder) -> None:
+    """A latin-1 file name from another system: its odd byte is spelled out in the source name."""
+    odd = os.path.join(os.fsencode(settings.corpus_dir), b"caf\xe9.txt")
+    with open(odd, "wb") as f:
+        f.write(b"The cafe by the harbour opened at noon.")
+    report = run(settings, embedder)
+    status = {f.source: f.status for f in report.files}
+    assert status == {"caf\\xe9.txt": "added", "syria-assad-fall.txt": "added"}
+    assert report.model_dump_json()  # the report (rag ingest --json) can be written
+    assert run(settings, embedder).count("unchanged") == 2
+    os.remove(odd)
+    assert run(settings, embedder).count("removed") == 1
+    assert [d.source for d in Store(settings).documents()] == ["syria-assad-fall.txt"]

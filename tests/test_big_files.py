@@ -1,0 +1,266 @@
+"""Files far larger than one Chroma write: a 10 MB text, a 300-page PDF, a file of more chunks than Chroma
+takes in one call. Real Chroma, the real embedder, the real ``rag`` command and a real ``rag serve``."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.config import Settings
+from rag.schema import Chunk
+from rag.store import FileRecord, Store
+from tests.server import serve
+
+VOCABULARY = [
+    "harbour", "survey", "station", "tide", "wind", "river", "valley", "granite", "cedar", "meadow", "lagoon",
+    "observer", "counted", "birds", "noon", "weather", "margin", "page", "report", "works", "engineer", "bridge",
+    "council", "budget", "winter", "spring", "summer", "autumn", "ferry", "quarry", "mill", "orchard", "canal",
+    "pier", "ledger", "timber", "warehouse", "market",
+]  # fmt: skip
+
+# Facts planted deep in the big files: their words appear nowhere else.
+TEXT_FACT = "Ingrid Solberg painted the Vardo lighthouse tower blue in 1931."
+TEXT_QUESTION = "Who painted the Vardo lighthouse tower blue?"
+PDF_FACT = "Captain Osvald Brekke charted the Kirkenes fjord soundings in 1907."
+PDF_QUESTION = "Who charted the Kirkenes fjord soundings?"
+
+
+def paragraphs(total_chars: int, length: int, seed: int) -> list[str]:
+    """Prose of about ``total_chars`` characters in paragraphs of about ``length`` characters."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    size = 0
+    while size < total_chars:
+        sentences: list[str] = []
+        while sum(len(s) + 1 for s in sentences) < length:
+            words = " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(6, 16)))
+            sentences.append(words.capitalize() + ".")
+        out.append(" ".join(sentences))
+        size += len(out[-1]) + 2
+    return out
+
+
+def plant(parts: list[str], fact: str, at: float) -> list[str]:
+    """The fact opens the paragraph at ``at`` (0..1) of the document: deep inside it, at a chunk's start."""
+    i = int(len(parts) * at)
+    return [*parts[:i], f"{fact} {parts[i]}", *parts[i + 1 :]]
+
+
+def text_page(lines: list[str]) -> bytes:
+    """A page's content stream that writes ``lines`` one under the other."""
+
+    def escape(line: str) -> str:
+        return line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    return ("BT /F1 7 Tf 8 TL 20 780 Td " + " ".join(f"({escape(line)}) Tj T*" for line in lines) + " ET").encode(
+        "latin-1"
+    )
+
+
+def pdf(contents: list[bytes], to_unicode: bytes | None = None) -> bytes:
+    """A real PDF, one page per content stream, with one Helvetica font (and its ToUnicode map if given)."""
+    n = len(contents)
+    font = 3 + 2 * n
+
+    def stream(data: bytes) -> bytes:
+        return b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream"
+
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % (3 + 2 * i) for i in range(n)), n),
+    ]
+    for i, content in enumerate(contents):
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+            b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (4 + 2 * i, font)
+        )
+        objects.append(stream(content))
+    unicode_map = b" /ToUnicode %d 0 R" % (font + 1) if to_unicode else b""
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica%s >>" % unicode_map)
+    if to_unicode:
+        objects.append(stream(to_unicode))
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def parser_breaking_pdf() -> bytes:
+    """A PDF whose page nests arrays 20,000 deep: pypdf's content parser recurses until RecursionError."""
+    return pdf([b"BT /F1 12 Tf " + b"[" * 20000 + b"]" * 20000 + b" (Hi) Tj ET"])
+
+
+def lone_surrogate_pdf() -> bytes:
+    """A PDF whose ToUnicode map turns 'A' into a lone UTF-16 surrogate (which no tokenizer takes)."""
+    cmap = (
+        b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def\n"
+        b"1 begincodespacerange <00> <FF> endcodespacerange\n1 beginbfchar <41> <D800> endbfchar\n"
+        b"endcmap CMapName currentdict /CMap defineresource pop end end"
+    )
+    return pdf([text_page(["The lighthouse of Skagen was lit in 1858. A"])], to_unicode=cmap)
+
+
+def ten_mb_text() -> bytes:
+    """10 MB of prose in paragraphs of about 7,000 characters: at RAG_CHUNK_SIZE=8000 each is one chunk."""
+    parts = plant(paragraphs(10 * 1024 * 1024, 7000, seed=1), TEXT_FACT, 0.9)
+    return "\n\n".join(parts).encode()
+
+
+def three_hundred_page_pdf() -> bytes:
+    """300 pages of about 5,000 characters (lines of about 90), the fact opening page 281."""
+    rng = random.Random(2)
+    pages = []
+    for number in range(1, 301):
+        words = " ".join(rng.choice(VOCABULARY) for _ in range(800))
+        lines = [f"Page {number}."] + [words[i : i + 90] for i in range(0, 5000, 90)]
+        if number == 281:
+            lines = [PDF_FACT, *lines]
+        pages.append(text_page(lines))
+    return pdf(pages)
+
+
+def rag_env(settings: Settings, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "RAG_CORPUS_DIR": str(settings.corpus_dir),
+        "RAG_DATA_DIR": str(settings.data_dir),
+        "RAG_LLM": "extractive",
+        "HF_HUB_OFFLINE": "1",
+        "ANONYMIZED_TELEMETRY": "False",
+        **extra,
+    }
+
+
+def rag(settings: Settings, *args: str, timeout: float = 1800, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args],
+        env=rag_env(settings, **env),
+        cwd=settings.data_dir.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def unit_vectors(n: int, dim: int = 384) -> np.ndarray:
+    vectors = np.random.default_rng(0).standard_normal((n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("backend", ["embedded", "server"])  # server: a real `chroma run`
+def test_the_store_reads_and_writes_more_records_than_one_chroma_call_takes(settings: Settings) -> None:
+    store = Store(settings)
+    n = store.batch + 100  # more than one call may take
+    chunks = [Chunk(id=f"c{i:06d}", source="big.txt", text=f"passage {i}", start=i, end=i + 1) for i in range(n)]
+    store.add(chunks, unit_vectors(n))
+    assert store.count() == n and len(store.chunk_ids("big.txt")) == n
+
+    store.update_spans([c.model_copy(update={"start": c.start + 1, "end": c.end + 1}) for c in chunks])
+    ids = [c.id for c in chunks]
+    assert [c.start for c in sorted(store.get(ids), key=lambda c: c.id)] == [c.start + 1 for c in chunks]
+    assert len(store.embeddings(ids)) == n
+
+    sources = [f"file-{i}.txt" for i in range(n)]
+    store.mark_pending(sources)
+    store.record_files([FileRecord(s, "hash", "recursive", 1) for s in sources])
+    assert len(store.file_records()) == n and all(r.complete for r in store.file_records().values())
+    store.forget_files(sources)
+    store.delete(ids)
+    assert store.count() == 0 and store.file_records() == {}
+
+
+def test_a_file_of_more_chunks_than_one_chroma_call_takes_is_indexed(settings: Settings) -> None:
+    """About 6,000 chunks of 100 characters in one file, then a small file the run must still reach."""
+    corpus = settings.corpus_dir
+    parts = plant(paragraphs(400 * 1024, 90, seed=3), TEXT_FACT, 0.8)
+    (corpus / "a-long.txt").write_text("\n\n".join(parts))
+    (corpus / "b-nested.pdf").write_bytes(parser_breaking_pdf())
+    (corpus / "c-note.txt").write_text("The ferry to the island leaves the pier at seven every morning.")
+    env = {"RAG_CHUNK_SIZE": "100", "RAG_CHUNK_OVERLAP": "0"}
+
+    t0 = time.perf_counter()
+    first = rag(settings, "ingest", "--json", **env)
+    seconds = time.perf_counter() - t0
+    assert first.returncode == 0 and "Traceback" not in first.stderr, first.stderr
+    report = json.loads(first.stdout)
+    status = {f["source"]: f["status"] for f in report["files"]}
+    assert status == {
+        "a-long.txt": "added", "b-nested.pdf": "skipped", "c-note.txt": "added", "syria-assad-fall.txt": "added"
+    }  # fmt: skip
+    long = next(f for f in report["files"] if f["source"] == "a-long.txt")
+    assert long["chunks_added"] > Store(settings).client.get_max_batch_size()
+    print(f"\n{long['chunks_added']} chunks of one file ingested in {seconds:.1f} s")
+
+    again = rag(settings, "ingest", **env)  # as a person reads it: one line per skipped file, no trace
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
+    lines = again.stdout.splitlines()
+    assert lines[0].startswith("skipped b-nested.pdf: malformed PDF") and len(lines) == 2, again.stdout
+    assert "3 unchanged" in lines[1] and "1 skipped" in lines[1]
+    answer = json.loads(rag(settings, "ask", TEXT_QUESTION, "--json", **env).stdout)
+    assert "Solberg" in answer["answer"] and answer["citations"][0]["source"] == "a-long.txt"
+
+
+def test_a_10_mb_text_and_a_300_page_pdf_are_indexed_by_the_cli(settings: Settings) -> None:
+    corpus = settings.corpus_dir
+    (corpus / "big.txt").write_bytes(ten_mb_text())
+    (corpus / "manual.pdf").write_bytes(three_hundred_page_pdf())
+    env = {"RAG_CHUNK_SIZE": "8000", "RAG_CHUNK_OVERLAP": "0"}
+
+    t0 = time.perf_counter()
+    proc = rag(settings, "ingest", "--json", **env)
+    seconds = time.perf_counter() - t0
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    files = {f["source"]: f for f in json.loads(proc.stdout)["files"]}
+    assert {s: f["status"] for s, f in files.items()} == {
+        "big.txt": "added", "manual.pdf": "added", "syria-assad-fall.txt": "added"
+    }  # fmt: skip
+    print(f"\n10 MB text ({files['big.txt']['chunks_added']} chunks) and 300-page PDF "
+          f"({files['manual.pdf']['chunks_added']} chunks) ingested in {seconds:.1f} s")  # fmt: skip
+
+    for question, fact, source in ((TEXT_QUESTION, "Solberg", "big.txt"), (PDF_QUESTION, "Brekke", "manual.pdf")):
+        answer = json.loads(rag(settings, "ask", question, "--json", **env).stdout)
+        assert fact in answer["answer"] and answer["citations"][0]["source"] == source, answer
+
+
+def test_a_10_mb_text_and_a_300_page_pdf_upload_through_the_api(tmp_path: Path) -> None:
+    env = {"RAG_LLM": "extractive", "RAG_CHUNK_SIZE": "8000", "RAG_CHUNK_OVERLAP": "0"}
+    with serve(tmp_path, env) as server, server.client(timeout=1800) as client:
+        for name, data, kind in (
+            ("big.txt", ten_mb_text(), "text/plain"),
+            ("manual.pdf", three_hundred_page_pdf(), "application/pdf"),
+        ):
+            t0 = time.perf_counter()
+            r = client.post("/api/documents", files={"file": (name, data, kind)})
+            seconds = time.perf_counter() - t0
+            assert r.status_code == 201, r.text
+            body = r.json()
+            assert body["file"]["status"] == "added" and body["document"]["chunks"] > 100
+            chunks = body["document"]["chunks"]
+            print(f"\nupload of {name} ({len(data) / 2**20:.1f} MB, {chunks} chunks): {seconds:.1f} s")
+        sources = {d["source"] for d in client.get("/api/documents").json()["documents"]}
+        assert sources == {"big.txt", "manual.pdf", "syria-assad-fall.txt"}
+        for question, fact, source in ((TEXT_QUESTION, "Solberg", "big.txt"), (PDF_QUESTION, "Brekke", "manual.pdf")):
+            answer = client.post("/api/ask", json={"question": question}).json()
+            assert fact in answer["answer"] and answer["citations"][0]["source"] == source, answer
+
+
+def test_an_upload_that_breaks_the_pdf_parser_is_refused_in_one_line(tmp_path: Path) -> None:
+    with serve(tmp_path, {"RAG_LLM": "extractive"}) as server, server.client() as client:
+        r = client.post("/api/documents", files={"file": ("nested.pdf", parser_breaking_pdf(), "application/pdf")})
+        assert r.status_code == 422 and "malformed PDF" in r.json()["detail"], r.text
+        assert "\n" not in r.json()["detail"]
+        assert [d["source"] for d in client.get("/api/documents").json()["documents"]] == ["syria-assad-fall.txt"]
