@@ -310,11 +310,14 @@ def jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 JSON_BODY_LIMIT = 10 * 1024 * 1024  # a question, a history or an inline eval set: far below this
+# UI routes whose files Gradio limits itself as they stream in (RAG_MAX_FILE_MB as its max_file_size).
+UI_UPLOADS = {"/ui/gradio_api/upload", "/ui/gradio_api/process_recording"}
 
 
 class Guard:
-    """API key and body size checks as a plain ASGI middleware: it only looks at the headers, and
-    (unlike ``@app.middleware``) leaves streaming responses and client disconnects alone."""
+    """API key and body size checks as a plain ASGI middleware: it looks at the headers, counts the body
+    as it streams in, and (unlike ``@app.middleware``) leaves streaming responses and client disconnects
+    alone."""
 
     def __init__(self, app: ASGIApp, key: str | None, upload_limit: int) -> None:
         self.app = app
@@ -322,12 +325,27 @@ class Guard:
         self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            refusal = self.check(Request(scope))
-            if refusal is not None:
-                await refusal(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        refusal = self.check(request)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        limit = self.body_limit(request.url.path)
+        if limit is None:
+            await self.app(scope, receive, send)
+            return
+        too_large = _error_response(request, 413, f"the request body is over {limit // 1024} KiB")
+        await self.limited(scope, receive, send, limit, too_large)
+
+    def body_limit(self, path: str) -> int | None:
+        if path == "/api/documents":
+            return self.upload_limit
+        if path.startswith(("/api/", "/v1/")) or (path.startswith("/ui/") and path not in UI_UPLOADS):
+            return JSON_BODY_LIMIT
+        return None
 
     def check(self, request: Request) -> JSONResponse | None:
         path = request.url.path
@@ -342,12 +360,48 @@ class Guard:
                     "missing or wrong API key: send 'Authorization: Bearer <RAG_API_KEY>'",
                     {"WWW-Authenticate": "Bearer"},
                 )  # the UI (/ui) has its own login
-        if path.startswith(("/api/", "/v1/")):
-            limit = self.upload_limit if path == "/api/documents" else JSON_BODY_LIMIT
-            length = request.headers.get("content-length", "")
-            if length.isdigit() and int(length) > limit:  # refused before anything is read
-                return _error_response(request, 413, f"the request body is over {limit // 1024} KiB")
+        limit = self.body_limit(path)
+        length = request.headers.get("content-length", "")
+        if limit is not None and length.isdigit() and int(length) > limit:  # refused before anything is read
+            return _error_response(request, 413, f"the request body is over {limit // 1024} KiB")
         return None
+
+    async def limited(self, scope: Scope, receive: Receive, send: Send, limit: int, too_large: JSONResponse) -> None:
+        """Run the app with the body counted as it streams in. A body without Content-Length (chunked)
+        cannot be refused up front: once it passes ``limit``, the client gets ``too_large`` and the app
+        a disconnect, and the rest is never read."""
+        received = 0
+        refused = started = False
+
+        async def counted() -> Any:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    refused = True
+                    if not started:
+                        await too_large(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracked(message: Any) -> None:
+            nonlocal started
+            if refused:
+                return  # the client has its 413: whatever the app answers to the cut body is dropped
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except Exception:
+            if not refused:
+                raise
+            # the app failed on the body cut short, after the client had its answer
+        if refused:
+            log.info("request refused", extra={"path": scope["path"], "status": 413, "reason": "body over limit"})
 
 
 def _document_key(app: FastAPI) -> None:

@@ -475,6 +475,27 @@ def test_gradio_cache_is_emptied_when_the_server_stops(tmp_path_factory: pytest.
 # --- 4. bodies are limited as they stream in -------------------------------------------------------------
 
 
+def test_chunked_bodies_over_the_limit_are_refused_while_they_stream(site: Site) -> None:
+    """No Content-Length, 60 MiB: refused with 413 long before the end (10 MiB for JSON, the file
+    limit for uploads), on /api, /v1 and the UI's own routes; the server keeps serving."""
+    question = b'{"question": "Where did Maher al-Assad flee to?", "history": [], "pad": "'
+    chat = b'{"model": "rag", "messages": [{"role": "user", "content": "'
+    form_head, form_tail, form = multipart("big.txt")
+    cases = [
+        ("/api/ask", question, b'"}', {"Content-Type": "application/json"}, 10),
+        ("/v1/chat/completions", chat, b'"}]}', {"Content-Type": "application/json"}, 10),
+        ("/api/documents", form_head.replace(b'"files"', b'"file"'), form_tail, form, FILE_MB),
+        ("/ui/gradio_api/queue/join", b'{"data": ["', b'"], "fn_index": 0, "session_hash": "x"}',
+         {"Content-Type": "application/json"}, 10),
+    ]  # fmt: skip
+    for path, head, tail, headers, limit_mib in cases:
+        status, sent = post_chunked(site.server, path, head, 60 * MIB, tail, headers)
+        assert status == 413, (path, status)
+        assert sent < limit_mib * MIB + 16 * MIB, (path, sent)  # the rest never left the client
+    assert httpx.get(f"{site.server.url}/healthz").status_code == 200
+    assert on_disk(site) == [ARTICLE.name]
+
+
 # --- 5. keys compare as UTF-8 bytes --------------------------------------------------------------------
 
 
