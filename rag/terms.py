@@ -16,15 +16,36 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import Stemmer
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 _TOKEN = re.compile(r"[a-z]+|[0-9]+")  # "COVID19" and "COVID-19" both give "covid", "19"
 _CASED = re.compile(r"[^\W_]+", re.UNICODE)
+# NLTK's English function words, as bm25s ships them; "won" (from "won't") is a content word here.
+# (scikit-learn's longer list was used before: it holds number words and nouns such as "eight",
+# "first", "fire", "system", so "Eight presidents" looked like an answer that says nothing.)
+STOP_WORDS = frozenset(STOPWORDS_EN_PLUS) - {"won"}
 _local = threading.local()  # a PyStemmer object must not be shared between threads
 
 # Words that ask or frame rather than name a subject: never a question's key term.
 QUESTION_WORDS = frozenset(
-    {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "did", "does", "do", "was", "were"}
+    {
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "many",
+        "much",
+        "did",
+        "does",
+        "do",
+        "was",
+        "were",
+    }
 )
 
 
@@ -34,8 +55,12 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+_DOTTED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_]\.){2,}")  # "U.S.", "e.g."
+
+
 def words(text: str) -> list[str]:
-    return _TOKEN.findall(fold(text))
+    """Lower-case words and numbers; a dotted abbreviation is one word ("U.S." is "us", as "US" is)."""
+    return _TOKEN.findall(fold(_DOTTED.sub(lambda m: m.group().replace(".", ""), text)))
 
 
 @lru_cache(maxsize=65536)
@@ -49,7 +74,7 @@ def stem(word: str) -> str:
 
 def content_terms(text: str) -> set[str]:
     """Stems of the words that carry content (no stop words, no single letters)."""
-    return {stem(w) for w in words(text) if len(w) > 1 and w not in ENGLISH_STOP_WORDS}
+    return {stem(w) for w in words(text) if len(w) > 1 and w not in STOP_WORDS}
 
 
 def same_term(a: str, b: str) -> bool:
@@ -123,7 +148,7 @@ class Vocabulary:
 
 
 def _is_content(word: str) -> bool:
-    return len(word) > 1 and word not in ENGLISH_STOP_WORDS and word not in QUESTION_WORDS
+    return len(word) > 1 and word not in STOP_WORDS and word not in QUESTION_WORDS
 
 
 def _one_slip(word: str) -> set[str]:

@@ -91,3 +91,10 @@ def test_unknown_separates_names_from_other_words() -> None:
     assert vocabulary.unknown("Where did Maher al-Assad flee to?") == ([], ["flee"], 4)
     assert vocabulary.unknown("Who won the 2022 World Cup?") == (["2022", "world", "cup"], ["won"], 4)
     assert vocabulary.unknown("who is the drummer for guns and roses") == ([], ["drummer", "guns", "roses"], 3)
+
+
+def test_dotted_abbreviations_are_one_word() -> None:
+    assert words("eight U.S. presidents, e.g. Obama") == ["eight", "us", "presidents", "eg", "obama"]
+    assert Vocabulary(words("Harvard's alumni include eight U.S. presidents.")).unknown(
+        "How many US presidents are alumni of the school?"
+    ) == ([], ["school"], 4)
