@@ -44,6 +44,7 @@ from rag.errors import (
     ModelLoadError,
     NotFound,
     RagError,
+    StoreUnavailable,
     UnreadableDocument,
     UnsupportedFile,
 )
@@ -65,7 +66,9 @@ STATUS: dict[type[RagError], int] = {
     GeneratorError: 502,
     ModelLoadError: 503,
     Busy: 503,
+    StoreUnavailable: 503,
 }
+STORE_RETRY_S = 5  # Retry-After for a Chroma server that is down or hung: a restart takes seconds
 OPEN_PATHS = {"/healthz"}
 T = TypeVar("T")
 
@@ -288,6 +291,8 @@ def _install_errors(app: FastAPI) -> None:
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
         code = next((c for kind, c in STATUS.items() if isinstance(exc, kind)), 400)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
+        if isinstance(exc, StoreUnavailable):
+            headers = {"Retry-After": str(STORE_RETRY_S)}
         log.info("request refused", extra={"path": request.url.path, "status": code, "reason": str(exc)})
         return _error_response(request, code, str(exc), headers)
 

@@ -4,24 +4,39 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlparse
 
+import httpx
 import numpy as np
 
 from rag.config import Settings
-from rag.errors import IndexMissing, RagError
+from rag.errors import IndexMissing, RagError, StoreUnavailable
 from rag.schema import Chunk, DocumentInfo
 
 log = logging.getLogger(__name__)
 
 _VERSION_KEY = "rag_version"
 
+# A Chroma server that is down refuses connections at once, but a hung one (overloaded, stopped, half
+# dead) accepts them and never answers: without a timeout every request, and /readyz, would hang with
+# it. chromadb's HttpClient has no timeout at all and no setting for one (chromadb 1.5.9), so ours are
+# set on its httpx session. Reads (queries, gets, counts) answer in milliseconds; a write of a full
+# batch may take seconds on a big index, so writes get longer to answer.
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 3.0
+WRITE_TIMEOUT_S = 120.0
+_WRITES = ("/add", "/upsert", "/update", "/delete")
 # What a record write may hold when the client does not say (older Chroma servers).
 _FALLBACK_BATCH = 1000
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -54,11 +69,60 @@ def make_client(settings: Settings) -> Any:
         ssl = url.scheme == "https"
         port = url.port or (443 if ssl else 8000)
         try:
-            return chromadb.HttpClient(host=url.hostname, port=port, ssl=ssl, settings=chroma_settings)
+            # The client's own first requests have no timeout yet: a hung server must fail here instead.
+            httpx.get(f"{settings.chroma_url.rstrip('/')}/api/v2/heartbeat", timeout=_read_timeout()).raise_for_status()
+            client = chromadb.HttpClient(host=url.hostname, port=port, ssl=ssl, settings=chroma_settings)
+        except httpx.TransportError as exc:
+            raise unavailable(settings.chroma_url, exc) from exc
         except Exception as exc:
             raise RagError(f"cannot reach the Chroma server at {settings.chroma_url}: {exc}") from exc
+        _set_timeouts(client)
+        return client
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(settings.data_dir), settings=chroma_settings)
+
+
+def _read_timeout() -> httpx.Timeout:
+    return httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+
+
+def _write_timeout(request: httpx.Request) -> None:
+    """httpx request hook: record writes may answer later than reads (the timeout travels with the request)."""
+    if request.method == "POST" and request.url.path.endswith(_WRITES):
+        request.extensions["timeout"] = httpx.Timeout(WRITE_TIMEOUT_S, connect=CONNECT_TIMEOUT_S).as_dict()
+
+
+def _set_timeouts(client: Any) -> None:
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if not isinstance(session, httpx.Client):  # a chromadb upgrade moved it: say so rather than hang
+        log.warning("cannot set timeouts on the Chroma client: a hung Chroma server will hang requests")
+        return
+    session.timeout = _read_timeout()
+    session.event_hooks["request"].append(_write_timeout)
+
+
+def unavailable(url: str, exc: Exception) -> StoreUnavailable:
+    """The one-line error for a Chroma server that cannot be reached or does not answer."""
+    if isinstance(exc, httpx.TimeoutException):
+        why = "no answer in time"
+    else:
+        why = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+    return StoreUnavailable(f"the Chroma server at {url} is unavailable ({why}); try again when it is back")
+
+
+def _reachable(method: Callable[P, R]) -> Callable[P, R]:
+    """A Chroma server that went away or hangs surfaces as ``StoreUnavailable``, not a transport error."""
+
+    @wraps(method)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except httpx.TransportError as exc:
+            store = args[0]
+            assert isinstance(store, Store)
+            raise unavailable(store.settings.chroma_url or "", exc) from exc
+
+    return guarded
 
 
 class Store:
@@ -74,12 +138,24 @@ class Store:
     def __init__(self, settings: Settings, collection: str | None = None, client: Any = None) -> None:
         self.settings = settings
         self.name = collection or settings.collection_name
-        self.client = client or make_client(settings)
+        self._client = client
+        self._client_lock = threading.Lock()
         self._batch = 0
         self._collection: Any = None
         self._files: Any = None
 
     @property
+    @_reachable
+    def client(self) -> Any:
+        """Connected on first use: a server process starts (and says it is not ready) while Chroma is down."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = make_client(self.settings)
+        return self._client
+
+    @property
+    @_reachable
     def batch(self) -> int:
         """The most records one Chroma call may write or fetch by id (5,461 for embedded Chroma)."""
         if not self._batch:
@@ -92,6 +168,7 @@ class Store:
         return (slice(i, i + step) for i in range(0, n, step))
 
     @property
+    @_reachable
     def collection(self) -> Any:
         if self._collection is None:
             self._collection = self.client.get_or_create_collection(
@@ -103,6 +180,7 @@ class Store:
         return self._collection
 
     @property
+    @_reachable
     def files(self) -> Any:
         if self._files is None:
             # Chroma stores no record without a vector: each file record gets a constant one.
@@ -111,6 +189,7 @@ class Store:
             )
         return self._files
 
+    @_reachable
     def _fresh(self) -> Any:
         """The collection as stored now (another process may have changed its metadata), or None."""
         from chromadb.errors import NotFoundError
@@ -121,26 +200,32 @@ class Store:
             return None
         return self._collection
 
+    @_reachable
     def exists(self) -> bool:
         return self._fresh() is not None
 
+    @_reachable
     def count(self) -> int:
         # Chroma counts rows on every call (about 15 ms at 100k chunks): keep it off the question path.
         return int(self.collection.count())
 
+    @_reachable
     def require_index(self) -> None:
         if self._fresh() is None or not self.collection.get(limit=1, include=[])["ids"]:
             raise IndexMissing(f"the index '{self.name}' is empty or missing: run 'rag ingest' on your documents first")
 
     # --- versions: every writer bumps it, so readers in any process know when to rebuild caches ---
+    @_reachable
     def version(self) -> str:
         collection = self._fresh()
         return str((collection.metadata or {}).get(_VERSION_KEY, "")) if collection is not None else ""
 
+    @_reachable
     def bump_version(self) -> None:
         self.collection.modify(metadata={_VERSION_KEY: uuid.uuid4().hex})
 
     # --- writes ---
+    @_reachable
     def add(self, chunks: list[Chunk], embeddings: np.ndarray) -> None:
         if not chunks:
             return
@@ -155,12 +240,14 @@ class Store:
                 metadatas=[_metadata(c) for c in chunks[part]],
             )
 
+    @_reachable
     def update_spans(self, chunks: list[Chunk]) -> None:
         """Refresh where chunks whose text did not change now sit in their file (no re-embedding); this also
         moves the text of an index written in the earlier layout from the document into the metadata."""
         for part in self._slices(len(chunks)):
             self.collection.update(ids=[c.id for c in chunks[part]], metadatas=[_metadata(c) for c in chunks[part]])
 
+    @_reachable
     def delete(self, ids: list[str]) -> None:
         for part in self._slices(len(ids)):
             self.collection.delete(ids=ids[part])
@@ -169,6 +256,7 @@ class Store:
         """Before a file's chunks change: until its full record is written, the file counts as unfinished."""
         self.record_files([FileRecord(source) for source in sources])
 
+    @_reachable
     def record_files(self, records: list[FileRecord]) -> None:
         for part in self._slices(len(records)):
             self.files.upsert(
@@ -177,12 +265,14 @@ class Store:
                 metadatas=[asdict(r) for r in records[part]],
             )
 
+    @_reachable
     def forget_files(self, sources: list[str]) -> None:
         """After a file's chunks are gone."""
         for part in self._slices(len(sources)):
             self.files.delete(ids=[document_id(s) for s in sources[part]])
 
     # --- reads ---
+    @_reachable
     def file_records(self) -> dict[str, FileRecord]:
         """One read of a row per file, however many chunks the files have."""
         records = {str(m["source"]): _record(m) for _, m in self._scan(self.files, include=["metadatas"])}
@@ -197,9 +287,11 @@ class Store:
         self.mark_pending(sources)
         return {s: FileRecord(s) for s in sources}
 
+    @_reachable
     def chunk_ids(self, source: str) -> set[str]:
         return {cid for cid, _ in self._scan(self.collection, include=[], where={"source": source})}
 
+    @_reachable
     def documents(self) -> list[DocumentInfo]:
         return sorted(
             (
@@ -214,11 +306,13 @@ class Store:
             key=lambda d: d.source,
         )
 
+    @_reachable
     def all_chunks(self) -> list[Chunk]:
         return [
             _chunk(cid, meta, doc) for cid, meta, doc in self._scan(self.collection, include=["metadatas", "documents"])
         ]
 
+    @_reachable
     def dense(self, query_embedding: np.ndarray, n: int) -> list[tuple[Chunk, float]]:
         """The ``n`` nearest chunks with their cosine similarity (fewer when the index holds fewer)."""
         res = self.collection.query(
@@ -231,6 +325,7 @@ class Store:
             )
         ]
 
+    @_reachable
     def get(self, ids: list[str]) -> list[Chunk]:
         chunks: list[Chunk] = []
         for part in self._slices(len(ids)):
@@ -238,6 +333,7 @@ class Store:
             chunks += [_chunk(*row) for row in zip(res["ids"], res["metadatas"], res["documents"], strict=True)]
         return chunks
 
+    @_reachable
     def embeddings(self, ids: list[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         for part in self._slices(len(ids)):
