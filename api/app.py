@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
@@ -263,7 +265,13 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
     app.include_router(probes)
     _install_errors(app)
     key = settings.api_key.get_secret_value() if settings.api_key else None
-    app.add_middleware(Guard, key=key, upload_limit=int(settings.max_file_mb * 1024 * 1024) + 64 * 1024)
+    app.add_middleware(
+        Guard,
+        key=key,
+        upload_limit=int(settings.max_file_mb * 1024 * 1024) + 64 * 1024,
+        hosts=Guard.hosts_for(settings),
+        origins=settings.allowed_origins,
+    )
     if key:
         _document_key(app)
 
@@ -317,17 +325,41 @@ def jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 JSON_BODY_LIMIT = 10 * 1024 * 1024  # a question, a history or an inline eval set: far below this
 # UI routes whose files Gradio limits itself as they stream in (RAG_MAX_FILE_MB as its max_file_size).
 UI_UPLOADS = {"/ui/gradio_api/upload", "/ui/gradio_api/process_recording"}
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class Guard:
-    """API key and body size checks as a plain ASGI middleware: it looks at the headers, counts the body
-    as it streams in, and (unlike ``@app.middleware``) leaves streaming responses and client disconnects
-    alone."""
+    """Host, Origin, API key and body size checks as a plain ASGI middleware: it looks at the headers,
+    counts the body as it streams in, and (unlike ``@app.middleware``) leaves streaming responses and
+    client disconnects alone."""
 
-    def __init__(self, app: ASGIApp, key: str | None, upload_limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        key: str | None,
+        upload_limit: int,
+        hosts: list[str] | None = None,
+        origins: list[str] | None = None,
+    ) -> None:
         self.app = app
         self.key = key.encode() if key else None  # UTF-8 bytes: any key works, ASCII or not
         self.upload_limit = upload_limit
+        # None: any Host. Names are compared lowercase, without brackets or a final dot.
+        self.hosts = None if hosts is None else LOOPBACK_NAMES | {h.lower().strip("[]").rstrip(".") for h in hosts}
+        self.origins = {o.lower().rstrip("/") for o in origins or []}
+
+    @staticmethod
+    def hosts_for(settings: Settings) -> list[str] | None:
+        """The Host names to accept, None for any. Checked when the server listens on a loopback address
+        (the default: there another name can only come from DNS rebinding, a web page whose name now
+        points at 127.0.0.1), or when RAG_ALLOWED_HOSTS is set."""
+        if "*" in settings.allowed_hosts:
+            return None
+        if _is_loopback(settings.host) or "allowed_hosts" in settings.model_fields_set:
+            return settings.allowed_hosts
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -354,6 +386,21 @@ class Guard:
 
     def check(self, request: Request) -> JSONResponse | None:
         path = request.url.path
+        host = request.headers.get("host", "")
+        if self.hosts is not None and path not in OPEN_PATHS and not self.host_allowed(host):
+            return _error_response(
+                request,
+                400,
+                f"this server does not answer to the Host '{host}'; "
+                "to reach it under that name, add the name to RAG_ALLOWED_HOSTS",
+            )
+        if request.method in WRITES and not self.same_site(request, host):
+            return _error_response(
+                request,
+                403,
+                "a request sent by a page of another site is refused (its Origin or Referer is not this "
+                "server); to allow that site, add its origin to RAG_ALLOWED_ORIGINS",
+            )
         if self.key and path not in OPEN_PATHS and not (path == "/ui" or path.startswith("/ui/")):
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             # Header values arrive decoded as latin-1: encoding back gives the bytes the client sent, which
@@ -370,6 +417,30 @@ class Guard:
         if limit is not None and length.isdigit() and int(length) > limit:  # refused before anything is read
             return _error_response(request, 413, f"the request body is over {limit // 1024} KiB")
         return None
+
+    def host_allowed(self, host: str) -> bool:
+        name = _host_port(host)[0]
+        return bool(name) and any(name == h or (h.startswith(".") and name.endswith(h)) for h in self.hosts or ())
+
+    def same_site(self, request: Request, host: str) -> bool:
+        """Whether a write comes from a page of this server (or of an allowed origin), judged by its
+        Origin, else its Referer. A request with neither comes from no web page (curl, SDKs, the OpenAI
+        clients): a cross-site form or script cannot send one without, so it passes."""
+        source = request.headers.get("origin") or request.headers.get("referer")
+        if not source:
+            return True
+        try:
+            parts = urlsplit(source)
+            port = parts.port
+        except ValueError:
+            return False
+        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:  # "null": a sandboxed or file: page
+            return False
+        if f"{parts.scheme}://{parts.netloc}".lower() in self.origins:
+            return True
+        name, own_port = _host_port(host)
+        default = DEFAULT_PORTS[parts.scheme]  # https behind a proxy: Host may carry no port
+        return parts.hostname.rstrip(".") == name and (port or default) == (own_port or default)
 
     async def limited(self, scope: Scope, receive: Receive, send: Send, limit: int, too_large: JSONResponse) -> None:
         """Run the app with the body counted as it streams in. A body without Content-Length (chunked)
@@ -407,6 +478,24 @@ class Guard:
             # the app failed on the body cut short, after the client had its answer
         if refused:
             log.info("request refused", extra={"path": scope["path"], "status": 413, "reason": "body over limit"})
+
+
+def _host_port(netloc: str) -> tuple[str, int | None]:
+    """A Host header as (lowercase name without brackets, port); ("", None) when it is malformed."""
+    try:
+        parts = urlsplit(f"//{netloc}")
+        return (parts.hostname or "").rstrip("."), parts.port
+    except ValueError:
+        return "", None
+
+
+def _is_loopback(address: str) -> bool:
+    if address.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _document_key(app: FastAPI) -> None:

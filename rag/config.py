@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LLMKind = Literal["local", "openai", "ollama", "extractive"]
 
@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         None, description="When set, every route but /healthz needs 'Authorization: Bearer <key>'."
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        ["localhost", "127.0.0.1", "::1"],
+        description="Host names the server answers to, comma-separated ('*': any; '.example.com': its subdomains "
+        "too). Checked when it listens on a loopback address, or when set; the loopback names always pass.",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="Web origins besides the server's own whose pages may send it POST/PUT/PATCH/DELETE "
+        "requests, comma-separated (https://name[:port]).",
+    )
     max_queue: int = Field(
         8, ge=0, le=1000, description="Questions that may wait for the generator; more get 503 with Retry-After."
     )
@@ -79,6 +89,14 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=1, description="Longest accepted question.")
     log_level: str = Field("WARNING", description="Python log level.")
     log_json: bool = Field(False, description="Log as JSON lines instead of text.")
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """``a,b`` in the environment, a list in code."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def collection_name(self) -> str:

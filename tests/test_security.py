@@ -513,3 +513,47 @@ def test_non_ascii_key_works_and_non_ascii_passwords_are_refused_cleanly(keyed: 
 
 
 # --- 6. Host and Origin checks ---------------------------------------------------------------------------
+
+
+def test_foreign_host_headers_are_refused(site: Site, keyed: Site) -> None:
+    """DNS rebinding: a page of evil.example whose name now points at 127.0.0.1 sends Host: evil.example."""
+    port = httpx.URL(site.server.url).port
+    with api_client(site) as client:
+        for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1.evil.example:{port}", ""):
+            r = client.get("/api/documents", headers={"Host": host})
+            assert r.status_code == 400 and "RAG_ALLOWED_HOSTS" in r.json()["detail"], (host, r.text)
+            assert client.get("/ui/", headers={"Host": host}).status_code == 400
+        for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", "LOCALHOST", "rag.example.com"):
+            assert client.get("/api/documents", headers={"Host": host}).status_code == 200, host
+        assert client.get("/healthz", headers={"Host": "evil.example"}).status_code == 200  # probes: any name
+    with api_client(keyed) as client:  # the defaults: loopback names only
+        assert client.get("/api/documents", headers={"Host": "rag.example.com"}).status_code == 400
+        assert client.get("/api/documents", headers={"Host": f"localhost:{port}"}).status_code == 200
+        r = client.get("/v1/models", headers={"Host": "evil.example"})
+        assert r.status_code == 400 and "RAG_ALLOWED_HOSTS" in r.json()["error"]["message"]
+
+
+def test_cross_site_writes_are_refused(site: Site, keyed: Site) -> None:
+    """A form on another site posting to the server: refused by its Origin (or Referer); same-origin
+    pages, listed origins and clients that send neither (curl, SDKs) go through."""
+    own = site.server.url
+    doc = ("page.txt", b"The quay of Port Ellery is made of granite from Aberdeen.\n", "text/plain")
+    with api_client(site) as client:
+        foreign = ["http://evil.example", "null", own + "0"]  # another site, an opaque origin, another port
+        for headers in [*({"Origin": o} for o in foreign), {"Referer": "http://evil.example/page.html"}]:
+            r = client.post("/api/documents", files={"file": doc}, headers=headers)
+            assert r.status_code == 403 and "RAG_ALLOWED_ORIGINS" in r.json()["detail"], (headers, r.text)
+            r = client.post("/ui/gradio_api/queue/join", json={"data": [], "fn_index": 6, "session_hash": "x"},
+                            headers=headers)  # fmt: skip
+            assert r.status_code == 403, headers
+        assert on_disk(site) == [ARTICLE.name]
+        assert client.get("/api/documents", headers={"Origin": "http://evil.example"}).status_code == 200  # reads
+        for headers in ({"Origin": own}, {"Referer": f"{own}/ui/"}, {"Origin": "https://rag.example.com"}, {}):
+            r = client.post("/api/documents", files={"file": doc}, headers=headers)
+            assert r.status_code in {200, 201}, (headers, r.text)
+            assert client.delete(f"/api/documents/{r.json()['document']['id']}").status_code == 200
+        chat = {"model": "rag", "messages": [{"role": "user", "content": "Where did Maher al-Assad flee to?"}]}
+        assert client.post("/v1/chat/completions", json=chat).status_code == 200
+    r = httpx.post(f"{keyed.server.url}/ui/login", data={"username": "me", "password": KEY},
+                   headers={"Origin": "http://evil.example"})  # fmt: skip
+    assert r.status_code == 403
