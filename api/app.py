@@ -22,6 +22,7 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.calibration import router as calibration_router
 from api.deps import ERRORS, Service
 from api.openai import router as openai_router
 from api.schemas import (
@@ -263,6 +264,7 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
     app.include_router(evals)
     app.include_router(openai_router)
     app.include_router(probes)
+    app.include_router(calibration_router)
     _install_errors(app)
     key = settings.api_key.get_secret_value() if settings.api_key else None
     app.add_middleware(

@@ -1,4 +1,4 @@
-"""The ``rag`` command: ingest, ask, chat, docs, eval. Every command takes ``--json``."""
+"""The ``rag`` command: ingest, ask, chat, docs, eval, calibrate. Every command takes ``--json``."""
 
 from __future__ import annotations
 
@@ -271,6 +271,64 @@ def eval_(
         print(render_table(report))
         print(timing_line(report))
         print(f"reports: {files['markdown']} {files['html']} {files['json']} {files['records']}")
+
+    _run(as_json, go)
+
+
+@app.command()
+def calibrate(
+    target: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Most of the unanswerable questions that may be answered (a share)."),
+    ] = 0.05,
+    passages: Annotated[
+        int, typer.Option(min=2, max=1000, help="Passages to write questions from, spread over the documents.")
+    ] = 30,
+    min_score: Annotated[
+        bool, typer.Option("--min-score/--no-min-score", help="Also tune RAG_MIN_SCORE (raise it only).")
+    ] = True,
+    show: Annotated[bool, typer.Option("--show", help="Print the stored calibration; compute nothing.")] = False,
+    llm: LlmOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Tune the decline threshold (and min score) on your documents; engines use the result.
+
+    The generator writes a question for each sampled passage; each is asked with its passage and
+    again with the passage hidden (a near miss the bot should decline). Thresholds are chosen on half
+    of the passages and the other half's rates are reported. Minutes with the local LLM; re-runs reuse
+    the questions and answers already computed."""
+    settings = _settings(llm=llm)
+
+    def go() -> None:
+        from rag.calibrate import calibration_path, load_calibration, run_calibration
+        from rag.factory import build_store
+
+        if show:
+            found = load_calibration(settings, build_store(settings))
+            if found is None:
+                raise RagError(f"no calibration stored for '{settings.collection_name}': run 'rag calibrate'")
+        else:
+            found = run_calibration(settings, target, passages, sweep_min_score=min_score)
+        if as_json:
+            print(found.model_dump_json())
+            return
+        h, f, b = found.held_out, found.fit, found.before
+        stale = "  STALE: the documents changed since; re-run to refresh" if found.stale else ""
+        print(f"calibration of '{found.collection}' for {found.llm} ({found.model}), {found.created}{stale}")
+        print(
+            f"  decline threshold {found.decline_threshold:g}, min score {found.min_score:g} "
+            f"(without it: {b.decline_threshold:g}, {b.min_score:g}); target: at most {found.target:.0%} "
+            f"of unanswerable questions answered"
+        )
+        for label, r, before in (("fitting half", f, b.fit), ("held out    ", h, b.held_out)):
+            print(
+                f"  {label}: answered {r.unanswerable_answered}/{r.unanswerable} unanswerable "
+                f"({r.answered_unanswerable:.0%}, was {before.answered_unanswerable:.0%}), "
+                f"{r.answerable_answered}/{r.answerable} answerable "
+                f"({r.answered_answerable:.0%}, was {before.answered_answerable:.0%})"
+            )
+        print(f"  {found.passages} passages, {found.seconds:.0f} s; {found.note}")
+        print(f"  stored in {calibration_path(settings)}")
 
     _run(as_json, go)
 

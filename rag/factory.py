@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rag.answer import QAEngine
+from rag.calibrate import apply_calibration
 from rag.config import Settings
 from rag.embeddings import get_embedder
 from rag.generate import ExtractiveGenerator, Generator, LLMGenerator
@@ -37,5 +38,8 @@ def build_retriever(settings: Settings, store: Store, mode: str = "hybrid") -> H
 
 
 def build_engine(settings: Settings, store: Store | None = None, mode: str = "hybrid") -> QAEngine:
-    retriever = build_retriever(settings, store or build_store(settings), mode)
-    return QAEngine(settings, retriever, build_generator(settings))
+    """The answering engine; a stored calibration (``rag calibrate``) of this collection and generator
+    sets the thresholds that ``settings`` leave at their defaults (``apply_calibration``)."""
+    store = store or build_store(settings)
+    retriever = build_retriever(settings, store, mode)
+    return QAEngine(apply_calibration(settings, store.name), retriever, build_generator(settings))

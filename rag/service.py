@@ -25,6 +25,7 @@ from typing import Any
 
 from rag.answer import QAEngine, validate_question
 from rag.cache import AnswerCache
+from rag.calibrate import apply_calibration
 from rag.config import Settings
 from rag.embeddings import get_embedder
 from rag.errors import (
@@ -173,7 +174,10 @@ class RagService:
                 if self._retriever is None:
                     self._retriever = build_retriever(self.settings, self.store)
                 self._engines[kind] = QAEngine(settings, self._retriever, build_generator(settings))
-            return self._engines[kind]
+            engine = self._engines[kind]
+            # A calibration stored since (``rag calibrate``) applies from the next question on.
+            engine.settings = apply_calibration(self.settings.model_copy(update={"llm": kind}), self.store.name)
+            return engine
 
     def warm_up(self) -> None:
         """Load the default generator and the embedder, so the first question is not the slow one;

@@ -19,6 +19,7 @@ from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rag.calibrate import calibration_note
 from rag.config import Settings
 from rag.errors import RagError
 from rag.loaders import SUPPORTED
@@ -252,6 +253,7 @@ def build_ui(service: RagService) -> gr.Blocks:
                     1, 20, value=settings.top_k, step=1, label="Passages to retrieve (top-k)", elem_id="top-k"
                 )
                 llm = gr.Dropdown(service.generators(), value=settings.llm, label="Generator", elem_id="generator")
+                gr.Markdown(lambda: calibration_note(settings, service.store), elem_id="calibration")  # on each load
         with gr.Tab("Evaluation"):
             gr.Markdown(
                 "Run an eval set from the evals folder through the same chain (see evals/README.md for the "

@@ -1,0 +1,625 @@
+"""Calibrate the answer checks on the user's own documents: ``rag calibrate``.
+
+The decline threshold (``RAG_DECLINE_THRESHOLD``) and the minimum passage score (``RAG_MIN_SCORE``)
+were chosen on this project's eval sets. How well they separate answerable from unanswerable
+questions depends on the documents, so this module measures them on the user's corpus instead:
+
+1. **Answerable questions.** Passages are sampled across the documents (round robin over the files,
+   evenly spaced within each) and the generator writes a question each passage answers
+   (``Generator.questions``). The source passage of every question is remembered.
+2. **Unanswerable questions, by deletion.** The same question is asked again while the retriever
+   cannot see its source passage, nor any chunk that overlaps that passage's span in the same file
+   (neighbouring chunks share ``RAG_CHUNK_OVERLAP`` characters with it). The subject stays in the
+   corpus (the rest of the file still talks about it) but the fact is gone: the near miss that is
+   hardest to decline, and the one the decline threshold exists for. Nothing is deleted from the
+   index: ``DeletionRetriever`` filters the hidden chunks out of both candidate lists (dense and
+   BM25) before fusion, so retrieval is what it would be had the passage never been written (BM25's
+   term statistics still count it: a negligible difference). The check for questions about another
+   subject still looks words up in the whole corpus: a real near miss uses the corpus's words, and
+   words that happened to occur only in the hidden passage would otherwise make the question look
+   off-subject (on the default article, half of them were declined that way: a measure of the
+   deletion, not of the checks). A fact the documents state twice stays answerable after deletion; such
+   questions count as unanswerable answered and make the choice somewhat stricter than needed.
+3. **Measurement.** Each question goes once through the real chain with the decline gate off
+   (``decline_threshold=1.0``), and the signals the chain already computes are kept: the best passage
+   score, the model's probability of declining, the names the documents never mention, and whether
+   (and why) the final answer abstained. Every other check is independent of the two thresholds, so
+   the outcome at any (decline threshold, min score >= the measured one) is replayed exactly from
+   these signals (``answered``), without asking again.
+4. **Choice.** The questions are split by passage into a fitting half and a held-out half. On the
+   fitting half, over a grid of both thresholds, the setting is chosen that answers at most ``target``
+   of the unanswerable questions and as many answerable ones as possible (``choose``). The held-out
+   half's rates at that setting are reported, never used to choose: they say what to expect.
+5. **Storage.** The result is written beside the index (``RAG_DATA_DIR/calibration-<collection>.json``)
+   with the index version it was made on, and engines built for the same generator use it, unless
+   ``RAG_DECLINE_THRESHOLD`` / ``RAG_MIN_SCORE`` are set explicitly (``apply_calibration``). A
+   calibration made on an earlier version of the index is still used, flagged ``stale``.
+
+Generated questions and per-question signals are cached (``calibration-<collection>.cache.json``), so
+a re-run after an interruption, or with another target, asks the generator nothing it asked before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from tqdm import tqdm
+
+from rag.answer import QAEngine
+from rag.config import Settings
+from rag.errors import RagError
+from rag.retrieve import HybridRetriever, _BM25Index
+from rag.schema import Chunk
+from rag.store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TARGET = 0.05
+DEFAULT_PASSAGES = 30
+# Decline thresholds tried (1.0: the gate is off). Log-spaced: the model's decline probabilities of
+# answerable questions crowd near 0.
+DECLINE_GRID = (0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0)
+# Minimum passage scores tried, above the configured one (a lower one cannot be replayed: questions
+# below the configured score were declined without generating).
+MIN_SCORE_STEPS = (0.0, 0.05, 0.1, 0.15, 0.2)
+# A passage shorter than this (a heading, a caption) rarely holds a fact worth a question.
+MIN_PASSAGE_WORDS = 12
+# Questions written per passage at most (the generator writes three in one go): a corpus with fewer
+# usable passages than asked for still gives about as many questions.
+MAX_QUESTIONS_PER_PASSAGE = 3
+
+
+# --- the measured signals, and their replay ---
+class Signal(BaseModel):
+    """What the chain measured for one question (asked with the decline gate off)."""
+
+    chunk_id: str = Field(description="The passage the question was written from.")
+    question: str
+    answerable: bool = Field(description="False: asked while that passage (and its overlaps) was hidden.")
+    best_score: float
+    decline_prob: float | None = Field(None, description="The local model's probability of declining.")
+    not_in_documents: list[str] = []
+    abstained: bool
+    abstain_reason: str | None = None
+    cites_source: bool = Field(False, description="An answer that cites the passage the question came from.")
+    answer: str = ""
+
+
+def answered(signal: Signal, decline_threshold: float, min_score: float) -> bool:
+    """Whether the chain would answer this question at these thresholds (``QAEngine.stream``'s order:
+    an abstention for any other reason stays one; a best passage below ``min_score`` is declined; the
+    decline gate abstains at ``decline_prob >= decline_threshold``)."""
+    if signal.abstained or signal.best_score < min_score:
+        return False
+    return signal.decline_prob is None or signal.decline_prob < decline_threshold
+
+
+class Rates(BaseModel):
+    answerable: int = Field(description="Answerable questions.")
+    answerable_answered: int
+    unanswerable: int = Field(description="Unanswerable (deletion) questions.")
+    unanswerable_answered: int
+    answered_answerable: float = Field(description="Share of answerable questions answered (higher is better).")
+    answered_unanswerable: float = Field(description="Share of unanswerable questions answered (lower is better).")
+
+
+def rates(signals: Iterable[Signal], decline_threshold: float, min_score: float) -> Rates:
+    counts: Counter[tuple[bool, bool]] = Counter(
+        (s.answerable, answered(s, decline_threshold, min_score)) for s in signals
+    )
+    a = counts[True, True] + counts[True, False]
+    u = counts[False, True] + counts[False, False]
+    return Rates(
+        answerable=a,
+        answerable_answered=counts[True, True],
+        unanswerable=u,
+        unanswerable_answered=counts[False, True],
+        answered_answerable=round(counts[True, True] / a, 4) if a else 0.0,
+        answered_unanswerable=round(counts[False, True] / u, 4) if u else 0.0,
+    )
+
+
+class Choice(BaseModel):
+    decline_threshold: float
+    min_score: float
+    fit: Rates
+    target_met: bool
+    note: str
+
+
+def choose(
+    signals: Sequence[Signal],
+    target: float,
+    decline_grid: Sequence[float] = DECLINE_GRID,
+    min_score_grid: Sequence[float] = (0.2,),
+) -> Choice:
+    """The setting of the grid that answers at most ``target`` of the unanswerable questions and, among
+    those, the most answerable ones.
+
+    Ties (the same counts on both kinds) go to the lowest min score (the check that also declines
+    questions with no near passage at all is changed least), then to the middle of the tied decline
+    thresholds: the one furthest from the fitting questions on both sides. When no setting meets the
+    target, the strictest one (lowest decline threshold, highest min score) is chosen, and the note
+    says so.
+    """
+    if not signals:
+        raise RagError("no questions to calibrate on")
+    ts, ms = sorted(set(decline_grid)), sorted(set(min_score_grid))
+    table = [(t, m, rates(signals, t, m)) for m in ms for t in ts]
+    feasible = [row for row in table if row[2].answered_unanswerable <= target + 1e-12]
+    if not feasible:
+        t, m = ts[0], ms[-1]
+        fit = rates(signals, t, m)
+        note = (
+            f"no setting answers at most {target:.0%} of the unanswerable questions of the fitting half; "
+            f"the strictest (decline threshold {t:g}, min score {m:g}) still answers "
+            f"{fit.unanswerable_answered} of {fit.unanswerable}. A stronger generator (RAG_LLM=openai or "
+            "ollama) is the lever."
+        )
+        return Choice(decline_threshold=t, min_score=m, fit=fit, target_met=False, note=note)
+    best = max(feasible, key=lambda row: (row[2].answered_answerable, -row[2].answered_unanswerable, -row[1]))
+    key = (best[2].answerable_answered, best[2].unanswerable_answered, best[1])
+    tied = [t for t, m, r in feasible if (r.answerable_answered, r.unanswerable_answered, m) == key]
+    t = tied[(len(tied) - 1) // 2]  # the lower middle; ``tied`` is sorted and contiguous
+    fit = rates(signals, t, best[1])
+    note = (
+        f"fitting half: {fit.unanswerable_answered} of {fit.unanswerable} unanswerable and "
+        f"{fit.answerable_answered} of {fit.answerable} answerable questions answered"
+    )
+    return Choice(decline_threshold=t, min_score=best[1], fit=fit, target_met=True, note=note)
+
+
+def split_halves(chunk_ids: Iterable[str]) -> tuple[set[str], set[str]]:
+    """Passages into a fitting and a held-out half: alternately, in an order fixed by their ids (so a
+    passage stays in its half whatever else is sampled), the extra one to the fitting half."""
+    ordered = sorted(set(chunk_ids), key=lambda cid: hashlib.sha256(cid.encode()).hexdigest())
+    return set(ordered[0::2]), set(ordered[1::2])
+
+
+# --- sampling passages ---
+def _spread(n: int) -> list[int]:
+    """0..n-1 in an order whose every prefix is spread evenly over the range (van der Corput)."""
+    order: list[int] = []
+    seen: set[int] = set()
+    k = 1
+    while len(order) < n:
+        f, denom, j = 0.0, 1.0, k
+        while j:  # k's binary digits reversed behind the point: 1/2, 1/4, 3/4, 1/8, 5/8 ...
+            denom *= 2
+            f += (j & 1) / denom
+            j >>= 1
+        i = int(f * n)
+        if i not in seen:
+            seen.add(i)
+            order.append(i)
+        k += 1
+    return order
+
+
+def passage_order(chunks: Iterable[Chunk]) -> list[Chunk]:
+    """Usable passages in the order to sample them: round robin over the documents, and within each
+    document evenly spread (the first N of the list cover every part of every document)."""
+    by_source: dict[str, list[Chunk]] = {}
+    for chunk in sorted(chunks, key=lambda c: (c.source, c.start, c.id)):
+        if len(chunk.text.split()) >= MIN_PASSAGE_WORDS:
+            by_source.setdefault(chunk.source, []).append(chunk)
+    queues = [[group[i] for i in _spread(len(group))] for group in by_source.values()]
+    return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
+
+
+def overlapping(chunk: Chunk, chunks: Iterable[Chunk]) -> set[str]:
+    """The ids of ``chunk`` and of every chunk of the same file whose span overlaps its span."""
+    return {chunk.id} | {
+        c.id for c in chunks if c.source == chunk.source and c.start < chunk.end and c.end > chunk.start
+    }
+
+
+# --- the chain without some passages ---
+class HidingStore(Store):
+    """The index as if some chunks were not in it: a dense search never returns them (it asks Chroma
+    for as many more as are hidden, so it still gives ``n`` when it can). Shares the store's client."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store.settings, store.name, client=store.client)
+        self.hidden: frozenset[str] = frozenset()
+
+    def dense(self, query_embedding: Any, n: int) -> list[tuple[Chunk, float]]:
+        if not self.hidden:
+            return super().dense(query_embedding, n)
+        found = super().dense(query_embedding, n + len(self.hidden))
+        return [(c, s) for c, s in found if c.id not in self.hidden][:n]
+
+
+class _HidingBM25(_BM25Index):
+    """A view of a BM25 index that never returns the hidden chunks (the index itself is shared)."""
+
+    def __init__(self, inner: _BM25Index, hidden: frozenset[str]) -> None:  # no index to build: a view
+        self.inner, self.hidden = inner, hidden
+        self.chunks, self.retriever, self.vocabulary = inner.chunks, inner.retriever, inner.vocabulary
+
+    def search(self, query: str, n: int) -> list[tuple[Chunk, float]]:
+        found = self.inner.search(query, n + len(self.hidden))
+        return [(c, s) for c, s in found if c.id not in self.hidden][:n]
+
+
+class DeletionRetriever(HybridRetriever):
+    """``HybridRetriever`` over a ``HidingStore``: the chunks ``hide`` names are left out of the dense
+    and BM25 candidates before fusion, as if they had never been indexed (the vocabulary of the
+    subject check stays the whole corpus's). ``hide([])`` shows everything again."""
+
+    store: HidingStore
+
+    def hide(self, chunk_ids: Iterable[str]) -> None:
+        self.store.hidden = frozenset(chunk_ids)
+
+    def _bm25_index(self) -> _BM25Index:
+        index = super()._bm25_index()
+        return _HidingBM25(index, self.store.hidden) if self.store.hidden else index
+
+
+# --- the stored result ---
+class DefaultRates(BaseModel):
+    decline_threshold: float
+    min_score: float
+    fit: Rates
+    held_out: Rates
+
+
+class Calibration(BaseModel):
+    """A calibration of the answer checks on one collection, as stored beside the index."""
+
+    collection: str
+    llm: str = Field(description="The generator it was measured with; it applies to this generator only.")
+    model: str
+    target: float = Field(description="Most of the unanswerable questions that may be answered (a share).")
+    decline_threshold: float = Field(description="Chosen RAG_DECLINE_THRESHOLD.")
+    min_score: float = Field(description="Chosen RAG_MIN_SCORE.")
+    target_met: bool = Field(description="Whether the fitting half met the target (else: the strictest setting).")
+    note: str
+    fit: Rates = Field(description="The fitting half at the chosen setting (what it was chosen on).")
+    held_out: Rates = Field(description="The held-out half at the chosen setting: what to expect.")
+    before: DefaultRates = Field(description="Both halves at the settings in force without the calibration.")
+    passages: int = Field(description="Passages questions were written from.")
+    skipped_passages: int = Field(0, description="Passages the generator wrote no usable question for.")
+    index_version: str
+    created: str = Field(description="When it was made (UTC, ISO 8601).")
+    seconds: float = Field(0.0, description="Wall time of the run that made it.")
+    measured_with: dict[str, Any] = {}
+    stale: bool = Field(False, description="The index changed since: still used, but worth re-running.")
+
+
+def calibration_path(settings: Settings, collection: str | None = None) -> Path:
+    return settings.data_dir / f"calibration-{collection or settings.collection_name}.json"
+
+
+def _cache_path(settings: Settings, collection: str) -> Path:
+    return settings.data_dir / f"calibration-{collection}.cache.json"
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Atomically: a run killed mid-write leaves the previous file, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_calibration(path: Path) -> Calibration | None:
+    """The calibration stored at ``path``; None when there is none or it cannot be read (a broken file
+    must never stop questions being answered: it is logged and ignored)."""
+    try:
+        return Calibration.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring the calibration file %s: %s", path, str(exc).splitlines()[0])
+        return None
+
+
+def load_calibration(settings: Settings, store: Store | None = None) -> Calibration | None:
+    """The stored calibration of the settings' collection, flagged ``stale`` when the index changed."""
+    found = read_calibration(calibration_path(settings, store.name if store else None))
+    if found is not None and store is not None:
+        found.stale = found.index_version != store.version()
+    return found
+
+
+def generator_model(settings: Settings) -> str:
+    from rag.llm import BUNDLED_GGUF
+
+    return {
+        "local": settings.gguf_path.name if settings.gguf_path else BUNDLED_GGUF,
+        "openai": settings.openai_model,
+        "ollama": settings.ollama_model,
+        "extractive": "none (extractive)",
+    }[settings.llm]
+
+
+CALIBRATED = ("decline_threshold", "min_score")
+_applied: dict[Path, tuple[tuple[int, int], Calibration | None]] = {}
+
+
+def apply_calibration(settings: Settings, collection: str | None = None) -> Settings:
+    """``settings`` with the stored calibration's thresholds, when one was made for this generator.
+
+    Precedence: a threshold set explicitly (``RAG_DECLINE_THRESHOLD`` / ``RAG_MIN_SCORE`` in the
+    environment or ``.env``, or passed to ``Settings``) wins over the calibration, which wins over the
+    built-in defaults. Pass settings as configured, not ones already calibrated. The file is re-read
+    only when it changes, so this is cheap enough to call for every question.
+    """
+    path = calibration_path(settings, collection)
+    try:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        return settings
+    cached = _applied.get(path)
+    if cached is None or cached[0] != stamp:
+        found = read_calibration(path)
+        _applied[path] = (stamp, found)
+        if found is not None:
+            log.info(
+                "calibration of %s (%s): decline threshold %g, min score %g",
+                found.collection,
+                found.created[:10],
+                found.decline_threshold,
+                found.min_score,
+            )
+    else:
+        found = cached[1]
+    if found is None or (found.llm, found.model) != (settings.llm, generator_model(settings)):
+        return settings
+    update = {k: getattr(found, k) for k in CALIBRATED if k not in settings.model_fields_set}
+    return settings.model_copy(update=update) if update else settings
+
+
+def calibration_note(settings: Settings, store: Store | None = None) -> str:
+    """One line for people: what calibration is in force, if any (the web UI's settings show it)."""
+    try:
+        found = load_calibration(settings, store)
+    except RagError:  # an index that cannot be reached: say what is stored, without staleness
+        found = load_calibration(settings)
+    if found is None:
+        return "Not calibrated: `rag calibrate` tunes the answer checks on your documents."
+    line = (
+        f"Calibrated for {found.llm}: decline threshold {found.decline_threshold:g}, min score "
+        f"{found.min_score:g} for target {found.target:.0%} ({found.created[:10]}; held out: "
+        f"{found.held_out.answered_unanswerable:.0%} of unanswerable, "
+        f"{found.held_out.answered_answerable:.0%} of answerable questions answered)"
+    )
+    return line + (" - stale: the documents changed since" if found.stale else "")
+
+
+class Decision(BaseModel):
+    choice: Choice = Field(description="Chosen on the fitting half.")
+    held_out: Rates = Field(description="The held-out half at the chosen setting.")
+    before: DefaultRates
+    note: str
+
+
+def decide(
+    signals: Sequence[Signal], fit_ids: set[str], target: float, settings: Settings, sweep_min_score: bool = True
+) -> Decision:
+    """Choose on the questions of the passages in ``fit_ids``; the others are only reported.
+
+    The grid: every decline threshold of ``DECLINE_GRID`` (none when no decline probability was
+    measured: a remote generator), and min scores from the configured one up. A threshold set
+    explicitly in ``settings`` would win over the calibration, so it stays fixed at its value.
+    """
+    fit = [s for s in signals if s.chunk_id in fit_ids]
+    held = [s for s in signals if s.chunk_id not in fit_ids]
+    base_t, base_m = settings.decline_threshold, settings.min_score
+    explicit = settings.model_fields_set & set(CALIBRATED)
+    decline_grid = [base_t]
+    if any(s.decline_prob is not None for s in signals) and "decline_threshold" not in explicit:
+        decline_grid = sorted({*DECLINE_GRID, base_t})
+    min_grid = [base_m]
+    if sweep_min_score and "min_score" not in explicit:
+        min_grid = sorted({round(min(1.0, base_m + step), 4) for step in MIN_SCORE_STEPS})
+    choice = choose(fit, target, decline_grid, min_grid)
+    held_rates = rates(held, choice.decline_threshold, choice.min_score)
+    note = choice.note
+    if choice.target_met and held_rates.answered_unanswerable > target:
+        note += (
+            f"; the held-out half answers {held_rates.answered_unanswerable:.0%} of its unanswerable questions, "
+            f"above the target: with {held_rates.unanswerable} questions a half is a rough estimate "
+            "(--passages N for more)"
+        )
+    if explicit:
+        note += f"; {', '.join('RAG_' + k.upper() for k in sorted(explicit))} set explicitly: kept, and it wins"
+    before = DefaultRates(
+        decline_threshold=base_t,
+        min_score=base_m,
+        fit=rates(fit, base_t, base_m),
+        held_out=rates(held, base_t, base_m),
+    )
+    return Decision(choice=choice, held_out=held_rates, before=before, note=note)
+
+
+# --- the run ---
+class _Cache:
+    """Questions per (generator, passage) and signals per (index version, measurement, passage, kind),
+    written after every step so an interrupted run loses at most one."""
+
+    def __init__(self, path: Path, version: str) -> None:
+        self.path = path
+        self.version = version
+        data: dict[str, Any] = {}
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                log.warning("calibration cache %s unreadable: starting afresh", path)
+        self.questions: dict[str, list[str]] = data.get("questions", {})
+        # Signals depend on the whole index: those of another version are dropped.
+        self.signals: dict[str, dict[str, Any]] = data.get("signals", {}) if data.get("version") == version else {}
+
+    def save(self, keep_chunks: set[str]) -> None:
+        questions = {k: v for k, v in self.questions.items() if k.rsplit(":", 1)[-1] in keep_chunks}
+        _write_json(self.path, {"version": self.version, "questions": questions, "signals": self.signals})
+
+
+def _measurement_key(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """What a signal depends on besides the index and the question."""
+    spec = {
+        "llm": settings.llm,
+        "model": generator_model(settings),
+        "top_k": settings.top_k,
+        "fetch_k": settings.fetch_k,
+        "max_sentences": settings.max_sentences,
+        "min_score": settings.min_score,
+        "check_names": settings.check_names,
+        "max_tokens": settings.max_tokens,
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12], spec
+
+
+def run_calibration(
+    settings: Settings,
+    target: float = DEFAULT_TARGET,
+    passages: int = DEFAULT_PASSAGES,
+    sweep_min_score: bool = True,
+    progress: bool = True,
+) -> Calibration:
+    """Measure the checks on the settings' collection, choose the thresholds, store and return them.
+
+    ``settings`` are the settings as configured (a stored calibration is not applied to them): the
+    measurement runs at their min score, with the decline gate off.
+    """
+    from rag.embeddings import get_embedder
+    from rag.factory import build_generator, build_store
+
+    t0 = time.perf_counter()
+    if not 0 <= target <= 1:
+        raise RagError(f"the target is a share of questions between 0 and 1, not {target}")
+    if passages < 2:
+        raise RagError("at least 2 passages are needed: one for each half")
+    if settings.llm == "extractive":
+        raise RagError(
+            "the extractive generator cannot write questions: calibrate with RAG_LLM=local, openai or ollama"
+        )
+    store = build_store(settings)
+    store.require_index()
+    version = store.version()
+    chunks = store.all_chunks()
+    order = passage_order(chunks)
+    if len(order) < 2:
+        raise RagError(f"the index has {len(order)} passage(s) of {MIN_PASSAGE_WORDS}+ words: too few to calibrate on")
+    per_passage = min(MAX_QUESTIONS_PER_PASSAGE, math.ceil(passages / len(order)))
+
+    measure = settings.model_copy(update={"decline_threshold": 1.0})  # the gate is replayed offline
+    key, spec = _measurement_key(measure)
+    retriever = DeletionRetriever(
+        store=HidingStore(store),
+        embedder=get_embedder(settings.embedding_model),
+        k=settings.top_k,
+        fetch_k=settings.fetch_k,
+    )
+    engines: list[QAEngine] = []
+
+    def engine() -> QAEngine:
+        """Loaded on first need: a re-run that finds everything cached loads no model."""
+        if not engines:
+            engines.append(QAEngine(measure, retriever, build_generator(settings)))
+        return engines[0]
+
+    cache = _Cache(_cache_path(settings, store.name), version)
+    keep = {c.id for c in chunks}
+
+    # 1. Questions, from passages in sampling order until enough passages gave one (each passage's
+    # questions are cached, even none). All writing first: the local model keeps the answer prompt's
+    # prefix ready between answers, and switching prompts back and forth would cost it again.
+    chosen: list[tuple[Chunk, list[str]]] = []
+    skipped = 0
+    seen: set[str] = set()
+    bar = tqdm(total=passages, desc="writing questions", unit="passage", disable=not progress or None)
+    for chunk in order[: 2 * passages]:
+        if len(chosen) == passages:
+            break
+        qkey = f"{settings.llm}:{generator_model(settings)}:{chunk.id}"
+        if qkey not in cache.questions:
+            cache.questions[qkey] = engine().generator.questions(chunk.text, MAX_QUESTIONS_PER_PASSAGE)
+            cache.save(keep)
+        questions = [q for q in cache.questions[qkey] if q not in seen][:per_passage]
+        if not questions:
+            skipped += 1
+            continue
+        seen.update(questions)
+        chosen.append((chunk, questions))
+        bar.update(1)
+    bar.close()
+    if len(chosen) < 2:
+        raise RagError(f"the generator wrote usable questions for {len(chosen)} passage(s): too few to calibrate on")
+
+    # 2. Each question twice: with its passage, and with it (and every chunk overlapping it) hidden.
+    signals: list[Signal] = []
+    total = 2 * sum(len(qs) for _, qs in chosen)
+    bar = tqdm(total=total, desc="asking", unit="q", disable=not progress or None)
+    for chunk, questions in chosen:
+        hidden = overlapping(chunk, chunks)
+        for question in questions:
+            for answerable in (True, False):
+                skey = f"{key}:{chunk.id}:{int(answerable)}:{hashlib.sha256(question.encode()).hexdigest()[:12]}"
+                if skey not in cache.signals:
+                    retriever.hide([] if answerable else hidden)
+                    answer = engine().ask(question)
+                    cache.signals[skey] = Signal(
+                        chunk_id=chunk.id,
+                        question=question,
+                        answerable=answerable,
+                        best_score=float(answer.checks.get("best_score", 0.0)),
+                        decline_prob=answer.checks.get("decline_prob"),
+                        not_in_documents=list(answer.checks.get("not_in_documents") or []),
+                        abstained=answer.abstained,
+                        abstain_reason=answer.abstain_reason,
+                        cites_source=any(c.chunk_id in hidden for c in answer.citations),
+                        answer=answer.answer,
+                    ).model_dump()
+                    cache.save(keep)
+                signals.append(Signal.model_validate(cache.signals[skey]))
+                bar.update(1)
+    bar.close()
+    retriever.hide([])
+
+    # 3. Choose on the fitting half; report both halves, and the settings it replaces.
+    fit_ids, _ = split_halves(c.id for c, _ in chosen)
+    decision = decide(signals, fit_ids, target, settings, sweep_min_score)
+    choice = decision.choice
+    result = Calibration(
+        collection=store.name,
+        llm=settings.llm,
+        model=generator_model(settings),
+        target=target,
+        decline_threshold=choice.decline_threshold,
+        min_score=choice.min_score,
+        target_met=choice.target_met,
+        note=decision.note,
+        fit=choice.fit,
+        held_out=decision.held_out,
+        before=decision.before,
+        passages=len(chosen),
+        skipped_passages=skipped,
+        index_version=version,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        seconds=round(time.perf_counter() - t0, 1),
+        measured_with={**spec, "decline_threshold": 1.0, "questions_per_passage": per_passage},
+    )
+    _write_json(calibration_path(settings, store.name), result.model_dump(mode="json", exclude={"stale"}))
+    return result
