@@ -11,6 +11,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from rag.citations import is_abstention, markers, resolve, strip_markers
 from rag.config import Settings
+from rag.conflicts import conflicting
 from rag.errors import InvalidQuestion
 from rag.focus import focus
 from rag.generate import ABSTAIN_TEXT, Confidence, Generator
@@ -176,20 +177,27 @@ class QAEngine:
         if not answers_the_kind_asked(question, text):
             log.info("abstain: %r does not give what %r asks for", text, question)
             return _abstain("wrong_kind", "The answer does not give what the question asks for.", passages)
-        clean, citations = resolve(text, passages)
-        if citations and _supported(clean, question, [c.text for c in citations]):
-            return Answer(answer=clean, citations=citations, grounded=True)
-        bare = strip_markers(clean)
+        bare = strip_markers(text)
         cited = [m - 1 for m in markers(text) if 1 <= m <= len(passages)]
-        chosen = _attribute(bare, question, passages, cited)
-        if chosen is None:
-            log.info("abstain: no passage supports the answer %r", clean)
-            return _abstain("not_supported", f"No passage supports the drafted answer: {bare!r}.", passages)
-        log.info("citations re-attributed to passages %s: %r", [i + 1 for i in chosen], clean)
-        marks = "".join(f"[{n}]" for n in range(1, len(chosen) + 1))
-        return Answer(
-            answer=f"{bare} {marks}", citations=resolve(marks, [passages[i] for i in chosen])[1], grounded=True
+        if not (cited and _supported(bare, question, [passages[i].chunk.text for i in cited])):
+            chosen = _attribute(bare, question, passages, cited)
+            if chosen is None:
+                log.info("abstain: no passage supports the answer %r", text)
+                return _abstain("not_supported", f"No passage supports the drafted answer: {bare!r}.", passages)
+            log.info("citations re-attributed to passages %s: %r", [i + 1 for i in chosen], text)
+            text, cited = f"{bare} " + "".join(f"[{i + 1}]" for i in chosen), chosen
+        # Markers still number ``passages`` here; ``resolve`` renumbers them by first appearance.
+        others = [i for i in range(len(passages)) if i not in cited]
+        against = conflicting(
+            bare, question, [passages[i] for i in cited], [passages[i] for i in others], self.retriever.embedder
         )
+        if against:
+            # Both sides, cited: a planted or outdated document must not win silently.
+            log.info("conflicting passages: %r", [p.chunk.text for p in against])
+            sides = "".join(f"[{passages.index(p) + 1}]" for p in against)
+            text += f" However, the documents disagree: {sides} {'says' if len(against) == 1 else 'say'} otherwise."
+        clean, citations = resolve(text, passages)
+        return Answer(answer=clean, citations=citations, grounded=True, conflicting=bool(against))
 
     def _invoke_dict(self, inputs: dict[str, Any]) -> Answer:
         history = [Turn.model_validate(t) for t in inputs.get("history") or []]

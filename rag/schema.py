@@ -69,6 +69,9 @@ class Answer(BaseModel):
     standalone_question: str = Field("", description="The question as searched, after follow-up rewriting.")
     timings_ms: dict[str, float] = {}
     cached: bool = Field(False, description="Served from the answer cache: the same question over the same index.")
+    conflicting: bool = Field(
+        False, description="The passages disagree: the answer says so and cites the other side too."
+    )
     abstain_reason: AbstainReason | None = Field(
         None,
         description="Which check declined: no_relevant_passage (nothing retrieved is close to the question), "

@@ -42,6 +42,7 @@ class EvalRecord(BaseModel):
     correct_lenient: bool = Field(False, description="Answerable, not abstained, and the lenient match holds.")
     supported_lenient: bool = Field(False, description="Lenient correct, and a cited passage holds the gold support.")
     abstain_reason: str | None = Field(None, description="Which check declined, when the bot abstained.")
+    conflicting: bool = Field(False, description="The answer said its passages disagree.")
     checks: dict[str, Any] = Field(default={}, description="What the answer checks measured.")
     exact_match: bool
     f1: float
@@ -136,6 +137,7 @@ def score(
         correct_lenient=lenient,
         supported_lenient=lenient and m.citation_recall(support),
         abstain_reason=answer.abstain_reason,
+        conflicting=answer.conflicting,
         checks=answer.checks,
         exact_match=item.answerable and given and m.exact_match(text, item.answers),
         f1=m.token_f1(text, item.answers) if item.answerable and given else 0.0,

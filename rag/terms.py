@@ -95,16 +95,17 @@ def covered(terms: set[str], pool: set[str]) -> set[str]:
     return found
 
 
-def names(question: str) -> list[str]:
+def names(question: str, first_word: bool = False) -> list[str]:
     """The names and numbers a question mentions: capitalised words past its first word, words in
     capitals, and anything with a digit, folded ("Who did Maher al-Assad meet in 2024?" ->
     ["maher", "assad", "2024"]). These say what the question is about; a corpus that never
-    mentions one of them cannot answer it."""
+    mentions one of them cannot answer it. ``first_word`` counts a capitalised first word too (for a
+    statement, where it is often a name: "Iraq, according to ...")."""
     found: list[str] = []
     for i, match in enumerate(_CASED.finditer(question)):
         word = match.group()
         is_number = any(ch.isdigit() for ch in word)
-        if not is_number and not (i > 0 and word[0].isupper() and len(word) > 1):
+        if not is_number and not ((i > 0 or first_word) and word[0].isupper() and len(word) > 1):
             continue
         token = fold(word)
         acronym = word.isupper() and len(word) > 1  # "UN", "US": names, though "un" and "us" are stop words
