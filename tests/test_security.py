@@ -48,10 +48,6 @@ class Site:
     uploads: Path
     secrets: dict[str, bytes]
 
-    @property
-    def index(self) -> Path:
-        return self.folder / "index"
-
 
 def _site(folder: Path, uploads: Path, server: Server) -> Site:
     token = uuid.uuid4().hex
