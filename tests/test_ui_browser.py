@@ -52,6 +52,17 @@ def test_ask_shows_answer_and_cited_passage(page: Page, tmp_path: Path) -> None:
     assert (tmp_path / "ui-answer.png").stat().st_size > 10_000
 
 
+def test_an_abstention_says_why_and_shows_the_nearest_passages(page: Page) -> None:
+    page.locator("#question textarea").fill("Which team did Maher al-Assad coach in the Bundesliga?")
+    page.locator("#ask").click()
+    chat = page.locator("#chat")
+    expect(chat).to_contain_text("The documents do not say.", timeout=180_000)
+    expect(chat).to_contain_text("The documents never mention 'bundesliga'.")
+    expect(page.locator("#sources")).to_contain_text("Not cited: the passages nearest the question")
+    expect(page.locator("#sources .source").first).to_contain_text(ARTICLE.name)
+    expect(page.locator("#sources mark")).to_have_count(0)  # nothing is highlighted as cited
+
+
 def test_follow_up_question_is_understood_in_context(page: Page) -> None:
     ask = page.locator("#question textarea")
     ask.fill("Where did Maher al-Assad flee to?")

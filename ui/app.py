@@ -48,7 +48,25 @@ def link_markers(text: str) -> str:
     return _MARKER.sub(r"[[\1]](#source-\1)", text)
 
 
-def sources_html(citations: list[Citation], service: RagService) -> str:
+def answer_markdown(answer: Answer) -> str:
+    """The answer with linked markers; an abstention says which check declined, under it."""
+    text = link_markers(answer.answer)
+    if answer.abstained and answer.abstain_detail:
+        text += f"\n\n*{answer.abstain_detail}*" + (
+            " *The nearest passages are in the sources panel.*" if answer.nearest else ""
+        )
+    return text
+
+
+def answer_sources(answer: Answer, service: RagService) -> str:
+    """The cited passages, or with an abstention the nearest ones, marked as not cited."""
+    if answer.abstained and answer.nearest:
+        note = "<p class='nearest'>Not cited: the passages nearest the question, to read for yourself.</p>"
+        return note + sources_html(answer.nearest, service, marked=False)
+    return sources_html(answer.citations, service)
+
+
+def sources_html(citations: list[Citation], service: RagService, marked: bool = True) -> str:
     """Each cited passage: source, place and score, with the cited sentences highlighted."""
     if not citations:
         return "<p class='empty'>No sources cited.</p>"
@@ -58,13 +76,10 @@ def sources_html(citations: list[Citation], service: RagService) -> str:
         chunk = chunks.get(c.chunk_id)
         if chunk is not None and chunk.start <= c.start < c.end <= chunk.end:
             a, b = c.start - chunk.start, c.end - chunk.start
-            body = (
-                html.escape(chunk.text[:a])
-                + f"<mark>{html.escape(chunk.text[a:b])}</mark>"
-                + html.escape(chunk.text[b:])
-            )
+            mark = f"<mark>{html.escape(chunk.text[a:b])}</mark>" if marked else html.escape(chunk.text[a:b])
+            body = html.escape(chunk.text[:a]) + mark + html.escape(chunk.text[b:])
         else:
-            body = f"<mark>{html.escape(c.text)}</mark>"
+            body = f"<mark>{html.escape(c.text)}</mark>" if marked else html.escape(c.text)
         cards.append(
             f"<div class='source' id='source-{c.n}'>"
             f"<div class='meta'><b>[{c.n}]</b> {html.escape(c.source)} · chars {c.start}-{c.end} · "
@@ -141,8 +156,8 @@ def build_ui(service: RagService) -> gr.Blocks:
         try:
             for event in stream:
                 if isinstance(event, Answer):
-                    final = [*messages, {"role": "assistant", "content": link_markers(event.answer)}]
-                    yield final, sources_html(event.citations, service), ""
+                    final = [*messages, {"role": "assistant", "content": answer_markdown(event)}]
+                    yield final, answer_sources(event, service), ""
                 else:
                     draft += event
                     yield [*messages, {"role": "assistant", "content": draft}], gr.skip(), ""
