@@ -17,7 +17,7 @@ from rag.focus import focus
 from rag.generate import ABSTAIN_TEXT, Confidence, Generator
 from rag.retrieve import HybridRetriever
 from rag.schema import AbstainReason, Answer, ScoredChunk, Turn
-from rag.verify import answers_the_kind_asked, support, unsupported_numbers
+from rag.verify import answers_the_kind_asked, negation_unmet, support, unsupported_numbers
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,13 @@ class QAEngine:
                 return _abstain("not_supported", f"No passage supports the drafted answer: {bare!r}.", passages)
             log.info("citations re-attributed to passages %s: %r", [i + 1 for i in chosen], text)
             text, cited = f"{bare} " + "".join(f"[{i + 1}]" for i in chosen), chosen
+        if negation_unmet(question, [passages[i].chunk.text for i in cited]):
+            log.info("abstain: %r asks what is not so; the cited passages say nothing is not", question)
+            return _abstain(
+                "not_supported",
+                "The question asks about what is not so; the cited passages say no such thing.",
+                passages,
+            )
         # Markers still number ``passages`` here; ``resolve`` renumbers them by first appearance.
         others = [i for i in range(len(passages)) if i not in cited]
         against = conflicting(

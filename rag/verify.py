@@ -78,3 +78,18 @@ def answers_the_kind_asked(question: str, answer: str) -> bool:
         return True
     answer = strip_markers(answer)
     return bool(_NUMBER.search(answer)) or bool(set(_WORD.findall(answer.lower())) & _NUMBER_WORDS)
+
+
+# "not", "never", "n't", "non-" ...: a question about what is NOT so ("Where didn't the settlers live?")
+# is answered only by a passage that itself says what is not so; SQuAD 2.0's crowd workers made many
+# unanswerable questions by inserting a negation into an answerable one (evals/README.md).
+_NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without|non|cannot)\b|n't\b", re.I)
+
+
+def _negated(text: str) -> bool:
+    return bool(_NEGATION.search(text.replace("\u2019", "'")))  # a typographic apostrophe as a plain one
+
+
+def negation_unmet(question: str, evidence: list[str]) -> bool:
+    """The question asks about what is not so, and no evidence passage says anything is not."""
+    return _negated(question) and not any(_negated(e) for e in evidence)

@@ -6,7 +6,7 @@ import pytest
 
 from rag.metrics import lenient_match
 from rag.terms import Vocabulary, content_terms, covered, fold, names, same_term, words
-from rag.verify import support
+from rag.verify import negation_unmet, support
 
 
 def test_fold_drops_accents_and_case() -> None:
@@ -98,3 +98,19 @@ def test_dotted_abbreviations_are_one_word() -> None:
     assert Vocabulary(words("Harvard's alumni include eight U.S. presidents.")).unknown(
         "How many US presidents are alumni of the school?"
     ) == ([], ["school"], 4)
+
+
+@pytest.mark.parametrize(
+    ("question", "evidence", "unmet"),
+    [
+        ("Where didn't British settlers live?", ["British settlers lived along the coast."], True),
+        ("Who wasn\u2019t on the expedition?", ["The expedition was led by Céloron."], True),
+        ("What was a non-religious reason for the massacre?", ["A non-religious reason was the debt."], False),
+        ("Which country did not sign the treaty?", ["Spain did not sign the treaty."], False),
+        ("Where did the settlers live?", ["British settlers lived along the coast."], False),
+    ],
+)
+def test_a_question_about_what_is_not_so_needs_a_passage_that_says_so(
+    question: str, evidence: list[str], unmet: bool
+) -> None:
+    assert negation_unmet(question, evidence) is unmet
