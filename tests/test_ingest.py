@@ -8,8 +8,7 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.ingest import Ingestor
 from rag.store import Store
-from tests.test_big_files import lone_surrogate_pdf, parser_breaking_pdf
-from tests.test_loaders import minimal_pdf
+from tests.pdfs import lone_surrogate_pdf, minimal_pdf, parser_breaking_pdf
 
 # Every test here runs on the embedded store and on a real Chroma server (RAG_CHROMA_URL).
 BACKENDS = ("embedded", "server")

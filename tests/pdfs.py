@@ -1,0 +1,68 @@
+"""Real PDF files built in the tests (no PDF library needed): pages of text, and broken ones."""
+
+from __future__ import annotations
+
+
+def text_page(lines: list[str]) -> bytes:
+    """A page's content stream that writes ``lines`` one under the other."""
+
+    def escape(line: str) -> str:
+        return line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    return ("BT /F1 7 Tf 8 TL 20 780 Td " + " ".join(f"({escape(line)}) Tj T*" for line in lines) + " ET").encode(
+        "latin-1"
+    )
+
+
+def pdf(contents: list[bytes], to_unicode: bytes | None = None) -> bytes:
+    """A real PDF, one page per content stream, with one Helvetica font (and its ToUnicode map if given)."""
+    n = len(contents)
+    font = 3 + 2 * n
+
+    def stream(data: bytes) -> bytes:
+        return b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream"
+
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % (3 + 2 * i) for i in range(n)), n),
+    ]
+    for i, content in enumerate(contents):
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+            b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (4 + 2 * i, font)
+        )
+        objects.append(stream(content))
+    unicode_map = b" /ToUnicode %d 0 R" % (font + 1) if to_unicode else b""
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica%s >>" % unicode_map)
+    if to_unicode:
+        objects.append(stream(to_unicode))
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def parser_breaking_pdf() -> bytes:
+    """A PDF whose page nests arrays 20,000 deep: pypdf's content parser recurses until RecursionError."""
+    return pdf([b"BT /F1 12 Tf " + b"[" * 20000 + b"]" * 20000 + b" (Hi) Tj ET"])
+
+
+def lone_surrogate_pdf() -> bytes:
+    """A PDF whose ToUnicode map turns 'A' into a lone UTF-16 surrogate (which no tokenizer takes)."""
+    cmap = (
+        b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def\n"
+        b"1 begincodespacerange <00> <FF> endcodespacerange\n1 beginbfchar <41> <D800> endbfchar\n"
+        b"endcmap CMapName currentdict /CMap defineresource pop end end"
+    )
+    return pdf([text_page(["The lighthouse of Skagen was lit in 1858. A"])], to_unicode=cmap)
+
+
+def minimal_pdf(text: str) -> bytes:
+    """A one-page PDF whose content stream draws ``text`` (enough for pypdf's text extraction)."""
+    return pdf([text_page([text])])
