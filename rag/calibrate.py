@@ -353,7 +353,8 @@ def generator_model(settings: Settings) -> str:
 
 
 CALIBRATED = ("decline_threshold", "min_score")
-_applied: dict[Path, tuple[tuple[int, int], Calibration | None]] = {}
+_read: dict[Path, tuple[tuple[int, int], Calibration | None]] = {}  # path -> (mtime and size, its content)
+_logged: set[tuple[Path, tuple[int, int], str]] = set()
 
 
 def apply_calibration(settings: Settings, collection: str | None = None) -> Settings:
@@ -370,24 +371,25 @@ def apply_calibration(settings: Settings, collection: str | None = None) -> Sett
         stamp = (st.st_mtime_ns, st.st_size)
     except OSError:
         return settings
-    cached = _applied.get(path)
+    cached = _read.get(path)
     if cached is None or cached[0] != stamp:
-        found = read_calibration(path)
-        _applied[path] = (stamp, found)
-        if found is not None:
-            log.info(
-                "calibration of %s (%s): decline threshold %g, min score %g",
-                found.collection,
-                found.created[:10],
-                found.decline_threshold,
-                found.min_score,
-            )
-    else:
-        found = cached[1]
+        cached = _read[path] = (stamp, read_calibration(path))
+    found = cached[1]
     if found is None or (found.llm, found.model) != (settings.llm, generator_model(settings)):
         return settings
     update = {k: getattr(found, k) for k in CALIBRATED if k not in settings.model_fields_set}
-    return settings.model_copy(update=update) if update else settings
+    applied = settings.model_copy(update=update) if update else settings
+    if (path, stamp, settings.llm) not in _logged:  # once per calibration and generator, not per question
+        _logged.add((path, stamp, settings.llm))
+        log.info(
+            "using the calibration of %s (%s): decline threshold %g, min score %g%s",
+            found.collection,
+            found.created[:10],
+            applied.decline_threshold,
+            applied.min_score,
+            "" if update.keys() == set(CALIBRATED) else " (explicit settings kept)",
+        )
+    return applied
 
 
 def calibration_note(settings: Settings, store: Store | None = None) -> str:
