@@ -294,6 +294,8 @@ def test_cli_show_and_refusals(settings: Settings, store: Store, indexed: list[C
     assert "error" in json.loads(missing.stdout)
     assert "cannot write questions" in one_line_error(rag(settings, "calibrate"))
     assert "--target" in rag(settings, "calibrate", "--target", "1.5").stderr  # a share: 0..1
+    empty = {"RAG_LLM": "local", "RAG_DATA_DIR": str(settings.data_dir.parent / "empty")}  # fails before any model
+    assert "run 'rag ingest'" in one_line_error(rag(settings, "calibrate", env=empty))
     made = stored(settings, store)
     shown = rag(settings, "calibrate", "--show", "--json")
     assert shown.returncode == 0, shown.stderr
