@@ -60,7 +60,8 @@ def support(answer: str, question: str, evidence: list[str]) -> float:
     passages do not contain, for example from the model's memory. An answer that only repeats the
     question's words says nothing and scores 0.
     """
-    novel = content_words(answer) - covered(content_words(answer), content_words(question)) - _FRAME
+    said = content_words(answer)
+    novel = said - covered(said, content_words(question)) - _FRAME
     if not novel:
         return 0.0
     return len(covered(novel, content_words(" ".join(evidence)))) / len(novel)
