@@ -380,7 +380,10 @@ def post_chunked(
     with socket.create_connection((url.host, url.port), timeout=120) as sock:
         try:
             sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + b"%x\r\n%s\r\n" % (len(head), head))
-            while sent < total and not select.select([sock], [], [], 0)[0]:
+            # poll, not select: by this point of a full run the process may hold more than 1,024 fds
+            answered = select.poll()
+            answered.register(sock, select.POLLIN)
+            while sent < total and not answered.poll(0):
                 sock.sendall(b"%x\r\n%s\r\n" % (len(block), block))
                 sent += len(block)
             if sent >= total:
