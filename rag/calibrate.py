@@ -60,6 +60,7 @@ from tqdm import tqdm
 from rag.answer import QAEngine
 from rag.config import Settings
 from rag.errors import RagError
+from rag.llm import model_name
 from rag.retrieve import HybridRetriever, _BM25Index
 from rag.schema import Chunk
 from rag.store import Store
@@ -341,17 +342,6 @@ def load_calibration(settings: Settings, store: Store | None = None) -> Calibrat
     return found
 
 
-def generator_model(settings: Settings) -> str:
-    from rag.llm import BUNDLED_GGUF
-
-    return {
-        "local": settings.gguf_path.name if settings.gguf_path else BUNDLED_GGUF,
-        "openai": settings.openai_model,
-        "ollama": settings.ollama_model,
-        "extractive": "none (extractive)",
-    }[settings.llm]
-
-
 CALIBRATED = ("decline_threshold", "min_score")
 _read: dict[Path, tuple[tuple[int, int], Calibration | None]] = {}  # path -> (mtime and size, its content)
 _logged: set[tuple[Path, tuple[int, int], str]] = set()
@@ -375,7 +365,7 @@ def apply_calibration(settings: Settings, collection: str | None = None) -> Sett
     if cached is None or cached[0] != stamp:
         cached = _read[path] = (stamp, read_calibration(path))
     found = cached[1]
-    if found is None or (found.llm, found.model) != (settings.llm, generator_model(settings)):
+    if found is None or (found.llm, found.model) != (settings.llm, model_name(settings)):
         return settings
     update = {k: getattr(found, k) for k in CALIBRATED if k not in settings.model_fields_set}
     applied = settings.model_copy(update=update) if update else settings
@@ -482,7 +472,7 @@ def _measurement_key(settings: Settings) -> tuple[str, dict[str, Any]]:
     """What a signal depends on besides the index and the question."""
     spec = {
         "llm": settings.llm,
-        "model": generator_model(settings),
+        "model": model_name(settings),
         "top_k": settings.top_k,
         "fetch_k": settings.fetch_k,
         "max_sentences": settings.max_sentences,
@@ -555,7 +545,7 @@ def run_calibration(
     for chunk in order[: 2 * passages]:
         if len(chosen) == passages:
             break
-        qkey = f"{settings.llm}:{generator_model(settings)}:{chunk.id}"
+        qkey = f"{settings.llm}:{model_name(settings)}:{chunk.id}"
         if qkey not in cache.questions:
             cache.questions[qkey] = engine().generator.questions(chunk.text, MAX_QUESTIONS_PER_PASSAGE)
             cache.save(keep)
@@ -607,7 +597,7 @@ def run_calibration(
     result = Calibration(
         collection=store.name,
         llm=settings.llm,
-        model=generator_model(settings),
+        model=model_name(settings),
         target=target,
         decline_threshold=choice.decline_threshold,
         min_score=choice.min_score,

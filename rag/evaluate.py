@@ -27,7 +27,7 @@ from rag.embeddings import get_embedder
 from rag.evalset import EvalItem, load_evalset
 from rag.factory import build_generator, build_ingestor, build_retriever, build_store
 from rag.generate import Confidence, Generator, format_passages
-from rag.llm import BUNDLED_GGUF
+from rag.llm import model_name
 from rag.naive import TOP_K as naive_top_k
 from rag.naive import NaiveChain
 from rag.schema import Answer, ScoredChunk, Turn
@@ -263,7 +263,7 @@ def _run_config(settings: Settings, name: str, path: Path, questions: int, start
         collection=settings.collection_name,
         questions=questions,
         llm=settings.llm,
-        llm_model=_llm_model(settings),
+        llm_model=model_name(settings),
         embedding_model=get_embedder(settings.embedding_model).name,
         k=settings.top_k,
         fetch_k=settings.fetch_k,
@@ -279,15 +279,6 @@ def _run_config(settings: Settings, name: str, path: Path, questions: int, start
         started_at=started,
         machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
     )
-
-
-def _llm_model(settings: Settings) -> str:
-    return {
-        "local": settings.gguf_path.name if settings.gguf_path else BUNDLED_GGUF,
-        "openai": settings.openai_model,
-        "ollama": settings.ollama_model,
-        "extractive": "none (extractive)",
-    }[settings.llm]
 
 
 def _git_state() -> tuple[str | None, bool | None]:

@@ -88,6 +88,16 @@ def local_gguf(settings: Settings) -> Path:
     return assemble(bundled_part_paths(), dest, BUNDLED_SHA256, BUNDLED_SIZE)
 
 
+def model_name(settings: Settings) -> str:
+    """The model the configured generator answers with, for reports and calibrations."""
+    return {
+        "local": settings.gguf_path.name if settings.gguf_path else BUNDLED_GGUF,
+        "openai": settings.openai_model,
+        "ollama": settings.ollama_model,
+        "extractive": "none (extractive)",
+    }[settings.llm]
+
+
 def llama_cpp_version() -> str:
     from importlib.metadata import version
 

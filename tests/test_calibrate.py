@@ -26,7 +26,6 @@ from rag.calibrate import (
     calibration_path,
     choose,
     decide,
-    generator_model,
     load_calibration,
     overlapping,
     passage_order,
@@ -36,6 +35,7 @@ from rag.calibrate import (
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.factory import build_engine, build_generator, build_ingestor, build_store
+from rag.llm import model_name
 from rag.schema import Chunk
 from rag.store import Store
 from tests.server import serve
@@ -208,7 +208,7 @@ def stored(settings: Settings, store: Store, **fields: object) -> Calibration:
     calibration = Calibration(
         collection=store.name,
         llm=settings.llm,
-        model=generator_model(settings),
+        model=model_name(settings),
         target=0.05,
         decline_threshold=0.03,
         min_score=0.99,
