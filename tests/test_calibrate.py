@@ -5,9 +5,6 @@ with the local LLM."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -39,6 +36,7 @@ from rag.llm import model_name
 from rag.schema import Chunk
 from rag.store import Store
 from tests.server import serve
+from tests.test_cli import one_line_error, rag
 
 QUESTION = "Where did Maher al-Assad flee to?"
 PRE_GENERATION = {"not_in_documents", "no_relevant_passage"}  # checks that decline before generating
@@ -259,33 +257,6 @@ def test_a_calibration_of_an_earlier_index_is_used_but_flagged_stale(
     assert found is not None and found.stale
     assert calibration_note(settings, store).endswith("stale: the documents changed since")
     assert apply_calibration(settings).min_score == 0.99  # still used
-
-
-def rag(
-    settings: Settings, *args: str, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    environ = {
-        **os.environ,
-        "RAG_CORPUS_DIR": str(settings.corpus_dir),
-        "RAG_DATA_DIR": str(settings.data_dir),
-        "RAG_LLM": "extractive",
-        **(env or {}),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=settings.data_dir.parent,
-        timeout=timeout,
-    )
-
-
-def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
 
 
 def test_cli_show_and_refusals(settings: Settings, store: Store, indexed: list[Chunk]) -> None:

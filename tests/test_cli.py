@@ -11,7 +11,9 @@ import pytest
 from rag.config import Settings
 
 
-def rag(settings: Settings, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def rag(
+    settings: Settings, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     environ = {
         **os.environ,
         "RAG_CORPUS_DIR": str(settings.corpus_dir),
@@ -25,7 +27,7 @@ def rag(settings: Settings, *args: str, env: dict[str, str] | None = None) -> su
         text=True,
         env=environ,
         cwd=settings.data_dir.parent,
-        timeout=300,
+        timeout=timeout,
     )
 
 
