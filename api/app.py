@@ -35,6 +35,7 @@ from api.schemas import (
     UploadResult,
     openai_error,
 )
+from api.sources import router as sources_router
 from rag.config import Settings
 from rag.errors import (
     Busy,
@@ -265,6 +266,7 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
     app.include_router(openai_router)
     app.include_router(probes)
     app.include_router(calibration_router)
+    app.include_router(sources_router)
     _install_errors(app)
     key = settings.api_key.get_secret_value() if settings.api_key else None
     app.add_middleware(

@@ -17,6 +17,8 @@ from rag.focus import focus
 from rag.generate import ABSTAIN_TEXT, Confidence, Generator
 from rag.retrieve import HybridRetriever
 from rag.schema import AbstainReason, Answer, ScoredChunk, Turn
+from rag.sources import stamp
+from rag.stream import AnswerStream
 from rag.verify import answers_the_kind_asked, negation_unmet, support, unsupported_numbers
 
 log = logging.getLogger(__name__)
@@ -53,12 +55,7 @@ class QAEngine:
         self.chain: Runnable[dict[str, Any], Answer] = RunnableLambda(self._invoke_dict)
 
     def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None) -> Answer:
-        answer: Answer | None = None
-        for event in self.stream(question, history, k):
-            if isinstance(event, Answer):
-                answer = event
-        assert answer is not None
-        return answer
+        return AnswerStream(self.stream(question, history, k)).result()
 
     def stream(self, question: str, history: list[Turn] | None = None, k: int | None = None) -> Iterator[str | Answer]:
         """Yields answer tokens as they are generated, then the final, checked ``Answer``.
@@ -114,6 +111,7 @@ class QAEngine:
             answer.checks["draft"] = " ".join(raw.split())
         answer.question = question
         answer.standalone_question = standalone
+        stamp(answer, self.retriever.store)  # what it cites, as indexed now: rag.sources.check tells later
         timings["total"] = _ms(t0)
         answer.timings_ms = timings
         log.info(
@@ -225,7 +223,7 @@ def _abstain(reason: AbstainReason, detail: str, passages: list[ScoredChunk]) ->
 
 
 def _supported(answer: str, question: str, evidence: list[str]) -> bool:
-    return support(answer, question, evidence) >= MIN_SUPPORT and not unsupported_numbers(answer, evidence)
+    return support(answer, question, evidence) >= MIN_SUPPORT and not unsupported_numbers(answer, evidence, question)
 
 
 def _attribute(answer: str, question: str, passages: list[ScoredChunk], cited: list[int]) -> list[int] | None:

@@ -83,7 +83,8 @@ def same_term(a: str, b: str) -> bool:
     if a == b:
         return True
     short, long = (a, b) if len(a) <= len(b) else (b, a)
-    return len(short) >= 4 and long.startswith(short) and not short.isdigit()
+    # numbers (and "#n" number values) only ever match exactly: 1000 is not 10000
+    return len(short) >= 4 and long.startswith(short) and not short.isdigit() and not short.startswith("#")
 
 
 def covered(terms: set[str], pool: set[str]) -> set[str]:

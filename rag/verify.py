@@ -9,6 +9,15 @@ from rag.terms import content_terms, covered
 
 _WORD = re.compile(r"[a-z0-9]+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A number as a value: "1,000" (thousands groups) is 1000; "0.8-1.3" holds 0.8 and 1.3; "COVID-19" holds 19.
+_NUMERAL = re.compile(r"\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?")
+_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty"
+)
+_TENS = "thirty forty fifty sixty seventy eighty ninety"
+_SPELLED = {w: str(i) for i, w in enumerate(_UNITS.split())}
+_SPELLED |= {w: str(30 + 10 * i) for i, w in enumerate(_TENS.split())}
 _NUMBER_WORDS = {
     "one",
     "two",
@@ -52,6 +61,20 @@ def content_words(text: str) -> set[str]:
     return content_terms(strip_markers(text))
 
 
+def numbers(text: str, spelled: bool = True) -> set[str]:
+    """The numbers a text states, by value ("1,000" and "1000" are one; "ten" is "10" when ``spelled``)."""
+    text = strip_markers(text)
+    found = {n.replace(",", "") for n in _NUMERAL.findall(text)}
+    if spelled:
+        found |= {_SPELLED[w] for w in _WORD.findall(text.lower()) if w in _SPELLED}
+    return found
+
+
+def _facts(text: str, spelled: bool) -> set[str]:
+    """Content words with numbers compared by value ("#10"), whatever their spelling."""
+    return {t for t in content_words(text) if not t.isdigit()} | {f"#{n}" for n in numbers(text, spelled)}
+
+
 def support(answer: str, question: str, evidence: list[str]) -> float:
     """Share of the answer's new content words (those not already in the question) found in the evidence.
 
@@ -60,17 +83,18 @@ def support(answer: str, question: str, evidence: list[str]) -> float:
     passages do not contain, for example from the model's memory. An answer that only repeats the
     question's words says nothing and scores 0.
     """
-    said = content_words(answer)
-    novel = said - covered(said, content_words(question)) - _FRAME
+    said = _facts(answer, spelled=False)
+    novel = said - covered(said, _facts(question, spelled=True)) - _FRAME
     if not novel:
         return 0.0
-    return len(covered(novel, content_words(" ".join(evidence)))) / len(novel)
+    return len(covered(novel, _facts(" ".join(evidence), spelled=True))) / len(novel)
 
 
-def unsupported_numbers(answer: str, evidence: list[str]) -> set[str]:
-    """Numbers in the answer that no evidence passage contains: the classic invented date or figure."""
-    found = set(_NUMBER.findall(" ".join(evidence)))
-    return set(_NUMBER.findall(strip_markers(answer))) - found
+def unsupported_numbers(answer: str, evidence: list[str], question: str = "") -> set[str]:
+    """Numbers in the answer that neither the question nor any evidence passage states: the classic
+    invented date or figure. Compared by value, so "1,000 beds" is supported by "1000 bed" and "10 days"
+    by "ten days"; a number the question gives ("COVID-19") is not the answer's claim."""
+    return numbers(answer, spelled=False) - numbers(question) - numbers(" ".join(evidence))
 
 
 def answers_the_kind_asked(question: str, answer: str) -> bool:

@@ -6,7 +6,7 @@ import pytest
 
 from rag.metrics import lenient_match
 from rag.terms import Vocabulary, content_terms, covered, fold, names, same_term, words
-from rag.verify import negation_unmet, support
+from rag.verify import negation_unmet, support, unsupported_numbers
 
 
 def test_fold_drops_accents_and_case() -> None:
@@ -114,3 +114,35 @@ def test_a_question_about_what_is_not_so_needs_a_passage_that_says_so(
     question: str, evidence: list[str], unmet: bool
 ) -> None:
     assert negation_unmet(question, evidence) is unmet
+
+
+# Right answers the checks threw away on the covidqa-long dev split: a number the question gives
+# ("COVID-19") taken for the answer's claim, a range ("0.8-1.3") read as single digits and dropped,
+# "1,000" not matching "1000".
+@pytest.mark.parametrize(
+    ("answer", "question", "evidence"),
+    [
+        (
+            "It took China 10 days to build the temporary hospital in Wuhan for COVID-19 patients.",
+            "How long did it take China to build the temporary hospital in Wuhan for COVID-19 patients?",
+            "Chinese health authorities are building a 1000 bed hospital in Wuhan in 10 days.",
+        ),
+        (
+            "The reported value of R0 for MERS was about 0.8-1.3.",
+            "What is the reported value of R0 for MERS?",
+            "The reported value of the R 0 of MERS was about 0.8-1.3 [31] , with the inter-human transmissibility",
+        ),
+        ("The hospital has 1,000 beds.", "How big is the hospital?", "a 1000 bed hospital built in ten days"),
+        ("It was built in 10 days.", "How long did the building take?", "a 1000 bed hospital built in ten days"),
+    ],
+)
+def test_numbers_are_compared_by_value(answer: str, question: str, evidence: str) -> None:
+    assert support(answer, question, [evidence]) == 1.0
+    assert not unsupported_numbers(answer, [evidence], question)
+
+
+def test_a_number_the_passages_do_not_state_is_still_unsupported() -> None:
+    evidence = ["The hospital was built in 1000 days at a cost of 2.5 billion."]
+    assert unsupported_numbers("It was built in 100 days.", evidence, "How long did it take?") == {"100"}
+    assert unsupported_numbers("It cost 2.6 billion.", evidence, "What did it cost?") == {"2.6"}
+    assert support("It took 100 days.", "How long did it take?", evidence) < 0.6
