@@ -16,6 +16,10 @@ class Chunk(BaseModel):
     text: str
     start: int
     end: int
+    # Paged documents only (PDF pages, slides): where the passage is, for people.
+    page: int | None = None
+    page_end: int | None = None
+    ocr: bool = False
 
 
 class ScoredChunk(BaseModel):
@@ -27,11 +31,21 @@ class ScoredChunk(BaseModel):
 class Citation(BaseModel):
     n: int = Field(description="The marker number used in the answer text: [n].")
     source: str
+    page: int | None = Field(None, description="The page (PDF page or slide, from 1) the passage starts on.")
+    page_end: int | None = Field(None, description="The last page, when the passage runs onto later pages.")
+    ocr: bool = Field(False, description="The passage was read by OCR from a scanned page: check the page image.")
     chunk_id: str
     text: str
     start: int
     end: int
     score: float
+    # What the citation was made from, so a client can later ask whether it still holds
+    # (POST /api/citations/check, ``rag.sources.check``).
+    file_sha256: str = Field("", description="SHA-256 of the cited file as indexed when the answer was made.")
+    index_version: str = Field("", description="The index version the answer was made from.")
+    stale: bool = Field(
+        False, description="The cited file changed or was removed since the answer (set by a check, never at first)."
+    )
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -102,6 +116,7 @@ class IngestReport(BaseModel):
     chunks_removed: int = 0
     chunks_total: int = 0
     seconds: float = 0.0
+    cancelled: bool = Field(False, description="Stopped before the end: the files not listed are left as they were.")
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)

@@ -49,7 +49,7 @@ def test_ingest_ask_docs_with_json(settings: Settings) -> None:
     assert set(out) >= {"answer", "citations", "abstained", "timings_ms"}
     assert "Iraq" in out["answer"] and not out["abstained"]
     cite = out["citations"][0]
-    assert set(cite) == {"n", "source", "chunk_id", "text", "start", "end", "score"}
+    assert set(cite) >= {"n", "source", "chunk_id", "text", "start", "end", "score", "file_sha256", "index_version"}
     assert "fled to Iraq" in cite["text"]
 
     cup = json.loads(rag(settings, "ask", "Who won the 2022 World Cup?", "--json").stdout)
