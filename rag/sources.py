@@ -26,7 +26,7 @@ from rag.config import Settings
 from rag.errors import NotFound, RagError, UnreadableDocument
 from rag.ingest import source_path
 from rag.loaders import Unreadable, load_text
-from rag.schema import Answer, Citation
+from rag.schema import Answer, Chunk, Citation
 from rag.store import FileRecord, Store, document_id, unavailable
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ MAX_PIXELS = 3000  # the longer side of a page image at most: a huge MediaBox mu
 # PDFium is not thread-safe, and the API serves requests on several threads: one render at a time.
 _PDFIUM = threading.Lock()
 _WORD = re.compile(r"\w+")
+# Read again from the file for a view (cheap, and exact to the character); other types come from the index.
+_PLAIN = {".txt", ".md", ".markdown", ".html", ".htm"}
 
 
 class PassageGone(NotFound):
@@ -69,8 +71,8 @@ class SourceView(BaseModel):
     highlight: Span = Field(description="The cited span within ``text``.")
     indexed_copy: bool = Field(
         False,
-        description="The file changed since it was indexed, or is not in the corpus folder: the text is "
-        "put together from the index (no page image).",
+        description="The file changed since it was indexed, or is not in the corpus folder: it is not read, "
+        "the text comes from the index (and there is no page image).",
     )
     note: str = ""
     page: int | None = Field(None, description="The page shown (1-based).")
@@ -153,15 +155,19 @@ def indexed_file(settings: Settings, record: FileRecord) -> tuple[Path, bytes] |
     return (path, data) if record.complete and sha256(data) == record.file_hash else None
 
 
-def _indexed_copy(store: Store, source: str) -> str:
-    """The document's text put together from its chunks (the gaps between chunks were whitespace)."""
-    chunks = store.get(sorted(store.chunk_ids(source)))
+def _assemble(chunks: list[Chunk]) -> str:
+    """A document's text put together from its chunks (the gaps between chunks were whitespace)."""
     if not chunks:
         return ""
     text = [" "] * max(c.end for c in chunks)
     for c in chunks:
         text[c.start : c.end] = c.text
     return "".join(text)
+
+
+def _pages_of(chunk: Chunk) -> tuple[int, int] | None:
+    first = getattr(chunk, "page", None)  # set by the loaders of paged documents
+    return (first, getattr(chunk, "page_end", None) or first) if first else None
 
 
 # --- the view ---
@@ -180,6 +186,7 @@ def build_view(
     if start < 0 or end <= start:
         raise PassageGone(f"the span {start}-{end} is empty")
     record = find_document(store, doc_id)
+    passage_pages: tuple[int, int] | None = None
     if chunk_id:
         found = [c for c in store.get([chunk_id]) if c.source == record.source]
         if not found:
@@ -187,16 +194,23 @@ def build_view(
         chunk = found[0]
         if not chunk.start <= start < end <= chunk.end:  # the passage moved in its file: show all of it
             start, end = chunk.start, chunk.end
+        passage_pages = _pages_of(chunk)
     file = indexed_file(settings, record)
     text = ""
-    if file is not None:
+    if file is not None and file[0].suffix.lower() in _PLAIN:
         try:
-            text = load_text(*file)
+            text = load_text(*file)  # cheap and exact for plain text, Markdown and HTML
         except Unreadable:
             file = None
+    if not text:
+        # PDFs and office files are not parsed again (a scanned page would be read by OCR again): the
+        # index holds their text, and the pages of its passages.
+        chunks = store.get(sorted(store.chunk_ids(record.source)))
+        text = _assemble(chunks)
+        if passage_pages is None:
+            passage_pages = next((p for c in chunks if c.start <= start < c.end and (p := _pages_of(c))), None)
     note = ""
     if file is None:
-        text = _indexed_copy(store, record.source)
         note = "The file changed since it was indexed, or is not in the corpus folder: this is the indexed text."
     if end > len(text):
         raise PassageGone(f"the span {start}-{end} is outside '{record.source}' ({len(text)} characters)")
@@ -215,7 +229,7 @@ def build_view(
         note=note,
     )
     if file is not None and file[0].suffix.lower() == ".pdf":
-        _page_view(view, file[1], text[start:end], page)
+        _page_view(view, file[1], text[start:end], page, passage_pages)
     return view
 
 
@@ -237,7 +251,11 @@ def _window(text: str, start: int, end: int) -> tuple[int, int]:
     return lo, hi
 
 
-def _page_view(view: SourceView, data: bytes, passage: str, page: int | None) -> None:
+def _page_view(
+    view: SourceView, data: bytes, passage: str, page: int | None, passage_pages: tuple[int, int] | None
+) -> None:
+    """Make ``view`` a page view: the page asked for, else the one of the passage's pages (all pages when
+    the index does not know them) that holds most of its words, with the boxes of those words."""
     import pypdfium2 as pdfium
 
     with _PDFIUM:
@@ -251,13 +269,19 @@ def _page_view(view: SourceView, data: bytes, passage: str, page: int | None) ->
             if page is not None and not 1 <= page <= pages:
                 raise PassageGone(f"'{view.source}' has {pages} pages, no page {page}")
             found: dict[int, tuple[int, int, int]] = {}
-            for number in [page] if page else range(1, pages + 1):
+            if page:
+                candidates = [page]
+            elif passage_pages and passage_pages[1] <= pages:
+                candidates = list(range(passage_pages[0], passage_pages[1] + 1))
+            else:
+                candidates = list(range(1, pages + 1))
+            for number in candidates:
                 textpage = pdf[number - 1].get_textpage()
                 hit = locate(textpage.get_text_range(), passage)
                 if hit:
                     found[number] = hit
             # The page that holds most of the passage's words, else the page asked for, else the first.
-            best = max(found, key=lambda n: found[n][2], default=page or 1)
+            best = max(found, key=lambda n: found[n][2], default=candidates[0])
             pdf_page = pdf[best - 1]
             left, bottom, right, top = pdf_page.get_cropbox()
             width, height = right - left, top - bottom
@@ -296,9 +320,9 @@ def locate(page_text: str, passage: str) -> tuple[int, int, int] | None:
         return None
     matcher = SequenceMatcher(None, [w for _, _, w in page_words], cited, autojunk=False)
     blocks = [b for b in matcher.get_matching_blocks() if b.size]
-    if not blocks:
+    solid = [b for b in blocks if b.size >= min(3, len(cited))]
+    if not solid:  # a word or two in common: another text
         return None
-    solid = [b for b in blocks if b.size >= min(3, len(cited))] or [max(blocks, key=lambda b: b.size)]
     anchor = max(solid, key=lambda b: b.size)
     # Blocks far from the anchor (further than the passage is long) are the same words elsewhere.
     near = [b for b in solid if abs(b.a - anchor.a) <= len(cited) + 2]
