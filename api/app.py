@@ -53,7 +53,8 @@ from rag.errors import (
     UnsupportedFile,
 )
 from rag.schema import Answer, EvalJob, FileResult
-from rag.service import AnswerStream, RagService, Ticket
+from rag.service import RagService, Ticket
+from rag.stream import AnswerStream
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +89,9 @@ def answer_events(stream: AnswerStream) -> Iterator[bytes]:
     an unsupported draft becomes an abstention, citations are renumbered).
     """
     try:
-        for event in stream:
-            if isinstance(event, Answer):
-                yield sse("answer", event.model_dump())
-            else:
-                yield sse("token", {"text": event})
+        for token in stream.tokens():
+            yield sse("token", {"text": token})
+        yield sse("answer", stream.result().model_dump())
     except RagError as exc:  # the status line is already sent: report the failure in the stream
         yield sse("error", {"detail": str(exc)})
 

@@ -22,9 +22,11 @@ from api.schemas import (
     Model,
     ModelList,
 )
+from rag.citations import where
 from rag.errors import InvalidQuestion, NotFound, RagError
 from rag.schema import Answer, Turn
-from rag.service import AnswerStream, RagService
+from rag.service import RagService
+from rag.stream import AnswerStream
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], responses=OPENAI_ERRORS)
 
@@ -40,7 +42,7 @@ def model_ids(service: RagService) -> dict[str, str | None]:
 def with_sources(answer: Answer) -> str:
     if not answer.citations:
         return answer.answer
-    lines = [f'[{c.n}] {c.source}: "{" ".join(c.text.split())}"' for c in answer.citations]
+    lines = [f'[{c.n}] {where(c)}: "{" ".join(c.text.split())}"' for c in answer.citations]
     return answer.answer + FOOTER + "\n".join(lines)
 
 
@@ -71,17 +73,13 @@ def chat_completions(body: ChatCompletionRequest, service: Service) -> ChatCompl
     stream = service.stream(question, history, llm=llm)
     if body.stream:
         return EventSourceResponse(completion_chunks(stream, body.model), background=BackgroundTask(stream.close))
-    answer = final(stream)
+    answer = stream.result()
     return ChatCompletion(
         model=body.model,
         choices=[Choice(message=AssistantMessage(content=with_sources(answer)))],
         citations=answer.citations,
         abstained=answer.abstained,
     )
-
-
-def final(stream: AnswerStream) -> Answer:
-    return next(e for e in stream if isinstance(e, Answer))
 
 
 def completion_chunks(stream: AnswerStream, model: str) -> Iterator[bytes]:
@@ -98,7 +96,7 @@ def completion_chunks(stream: AnswerStream, model: str) -> Iterator[bytes]:
 
     yield chunk(Delta(role="assistant", content=""))
     try:
-        answer = final(stream)
+        answer = stream.result()
     except RagError as exc:
         yield chunk(Delta(content=f"Error: {exc}"), finish_reason="stop")
         yield format_sse_event(data_str="[DONE]")

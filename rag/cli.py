@@ -127,6 +127,7 @@ def chat(k: KOpt = None, llm: LlmOpt = None, as_json: JsonOpt = False) -> None:
 
     def go() -> None:
         from rag.factory import build_engine
+        from rag.stream import AnswerStream
 
         engine = build_engine(settings)
         engine.retriever.store.require_index()
@@ -141,17 +142,15 @@ def chat(k: KOpt = None, llm: LlmOpt = None, as_json: JsonOpt = False) -> None:
                 return
             if not question.strip():
                 continue
+            stream = AnswerStream(engine.stream(question, history, k))
             try:
-                answer = None
-                for event in engine.stream(question, history, k):
-                    if isinstance(event, Answer):
-                        answer = event
-                    elif interactive:
-                        print(event, end="", flush=True)
+                for token in stream.tokens():
+                    if interactive:
+                        print(token, end="", flush=True)
+                answer = stream.result()
             except RagError as exc:
                 print(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}")
                 continue
-            assert answer is not None
             if interactive:
                 print("\r\033[K", end="")  # clear the streamed line; the checked answer follows
             _print_answer(answer, as_json)

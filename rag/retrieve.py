@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,16 @@ from rag.terms import Vocabulary, words
 log = logging.getLogger(__name__)
 
 RRF_K = 60  # the constant of Cormack et al. (2009); damps the weight of the very first ranks
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> list[tuple[str, float]]:
+    """Fuse rankings (ids, best first) into one: each id scores the sum of ``1 / (k + rank)`` over the
+    rankings it appears in. Best first; ties keep the order in which the ids were first seen."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(fused.items(), key=lambda pair: pair[1], reverse=True)
 
 
 def tokenize(text: str) -> list[str]:
@@ -71,13 +82,9 @@ class HybridRetriever(BaseRetriever):
         dense = self.store.dense(q, self.fetch_k) if self.mode != "bm25" else []
         sparse = self._bm25_index().search(query, self.fetch_k) if self.mode != "dense" else []
 
-        fused: dict[str, float] = {}
-        by_id: dict[str, Chunk] = {}
-        for ranking in (dense, sparse):
-            for rank, (chunk, _) in enumerate(ranking, start=1):
-                fused[chunk.id] = fused.get(chunk.id, 0.0) + 1.0 / (RRF_K + rank)
-                by_id[chunk.id] = chunk
-        top = sorted(fused, key=lambda cid: fused[cid], reverse=True)[:k]
+        by_id = {chunk.id: chunk for ranking in (dense, sparse) for chunk, _ in ranking}
+        fused = dict(reciprocal_rank_fusion([[c.id for c, _ in dense], [c.id for c, _ in sparse]])[:k])
+        top = list(fused)
 
         # Every result carries its cosine similarity, including BM25-only hits, so scores compare.
         sims = {c.id: s for c, s in dense}

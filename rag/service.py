@@ -19,7 +19,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from rag.factory import build_generator, build_ingestor, build_retriever, build_
 from rag.ingest import source_path
 from rag.loaders import SUPPORTED, Unreadable, load_text
 from rag.schema import Answer, Chunk, DocumentInfo, EvalJob, FileResult, Turn
+from rag.stream import AnswerStream
 from rag.writes import check_filename, corpus_lock, remove_leftovers, write_file
 
 # Uploads and deletes that may wait for their turn (one runs at a time); more get 503 with Retry-After.
@@ -110,28 +110,6 @@ class Gate:
                 raise Busy(f"busy: {self.admitted} {self.what} ahead; retry in {retry} s", retry)
             self.admitted += 1
         return Ticket(self)
-
-
-class AnswerStream:
-    """Tokens then the final ``Answer``, holding a queue ticket (if any) until exhausted or closed."""
-
-    def __init__(self, ticket: Ticket | None, events: Iterator[str | Answer]) -> None:
-        self._ticket = ticket
-        self._events = events
-
-    def __iter__(self) -> Iterator[str | Answer]:
-        try:
-            with self._ticket or nullcontext():
-                yield from self._events
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        if self._ticket is not None:
-            self._ticket.release()
-        close = getattr(self._events, "close", None)
-        if close is not None:
-            close()
 
 
 class RagService:
@@ -221,12 +199,7 @@ class RagService:
     def ask(
         self, question: str, history: list[Turn] | None = None, k: int | None = None, llm: str | None = None
     ) -> Answer:
-        answer: Answer | None = None
-        for event in self.stream(question, history, k, llm):
-            if isinstance(event, Answer):
-                answer = event
-        assert answer is not None
-        return answer
+        return self.stream(question, history, k, llm).result()
 
     def stream(
         self, question: str, history: list[Turn] | None = None, k: int | None = None, llm: str | None = None
@@ -241,9 +214,9 @@ class RagService:
             self.store.version(), llm or self.settings.llm, k or self.settings.top_k, question, history
         )
         if (known := self.cache.get(key)) is not None:
-            return AnswerStream(None, iter([known.answer, known]))  # no generation: no place in the queue
+            return AnswerStream(iter([known.answer, known]))  # no generation: no place in the queue
         ticket = self.gate.admit()
-        return AnswerStream(ticket, self._remember(key, engine.stream(question, history, k)))
+        return AnswerStream(self._remember(key, engine.stream(question, history, k)), ticket)
 
     def _remember(self, key: str, events: Iterator[str | Answer]) -> Iterator[str | Answer]:
         for event in events:

@@ -65,7 +65,7 @@ def test_gate_runs_one_at_a_time_in_admission_order_of_turns() -> None:
 
 def test_a_stream_never_iterated_gives_its_place_back() -> None:
     gate = Gate(max_waiting=0)
-    stream = AnswerStream(gate.admit(), iter(["token"]))
+    stream = AnswerStream(iter(["token"]), gate.admit())
     with pytest.raises(Busy):
         gate.admit()
     stream.close()  # what the API does when a client leaves before the stream starts

@@ -154,13 +154,12 @@ def build_ui(service: RagService) -> gr.Blocks:
             return
         draft = ""
         try:
-            for event in stream:
-                if isinstance(event, Answer):
-                    final = [*messages, {"role": "assistant", "content": answer_markdown(event)}]
-                    yield final, answer_sources(event, service), ""
-                else:
-                    draft += event
-                    yield [*messages, {"role": "assistant", "content": draft}], gr.skip(), ""
+            for token in stream.tokens():
+                draft += token
+                yield [*messages, {"role": "assistant", "content": draft}], gr.skip(), ""
+            answer = stream.result()
+            final = [*messages, {"role": "assistant", "content": answer_markdown(answer)}]
+            yield final, answer_sources(answer, service), ""
         except RagError as exc:
             gr.Warning(str(exc))
             yield messages[:-1], gr.skip(), question
