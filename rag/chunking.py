@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_right
+from collections.abc import Sequence
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from rag.loaders import Page
 from rag.schema import Chunk
 
 # The whitespace after a sentence end: not after "Mr." or an initial, and only before what can start
@@ -55,8 +58,13 @@ def make_splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterText
     )
 
 
-def chunk_text(text: str, source: str, splitter: RecursiveCharacterTextSplitter) -> list[Chunk]:
-    """Chunks of ``text``. Ids derive from source and content, so an unchanged chunk keeps its id."""
+def chunk_text(
+    text: str, source: str, splitter: RecursiveCharacterTextSplitter, pages: Sequence[Page] = ()
+) -> list[Chunk]:
+    """Chunks of ``text``. Ids derive from source and content, so an unchanged chunk keeps its id (and a
+    passage that moved to another page keeps its embedding). With ``pages``, each chunk gets the page it
+    starts on and, when it runs onto later pages, the page it ends on."""
+    starts = [p.start for p in pages]
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
     for doc in splitter.create_documents([text]):
@@ -68,13 +76,18 @@ def chunk_text(text: str, source: str, splitter: RecursiveCharacterTextSplitter)
         # The same passage twice in one file gets distinct, still deterministic, ids.
         nth = seen.get(content_hash, 0)
         seen[content_hash] = nth + 1
-        chunks.append(
-            Chunk(
-                id=sha256(f"{source}\x00{content_hash}\x00{nth}")[:32],
-                source=source,
-                text=body,
-                start=start,
-                end=start + len(body),
-            )
+        chunk = Chunk(
+            id=sha256(f"{source}\x00{content_hash}\x00{nth}")[:32],
+            source=source,
+            text=body,
+            start=start,
+            end=start + len(body),
         )
+        if starts:  # paged documents only: plain text does no per-chunk work here
+            first = max(bisect_right(starts, chunk.start) - 1, 0)
+            last = max(bisect_right(starts, chunk.end - 1) - 1, first)
+            chunk.page = pages[first].number
+            chunk.page_end = pages[last].number if last > first else None
+            chunk.ocr = any(p.ocr for p in pages[first : last + 1])
+        chunks.append(chunk)
     return chunks

@@ -47,16 +47,29 @@ def resolve(text: str, passages: list[ScoredChunk]) -> tuple[str, list[Citation]
         return " " + "".join(f"[{n}]" for n in dict.fromkeys(kept)) if kept else ""
 
     clean = _MARKER.sub(sub, text).strip()
-    citations = [
-        Citation(
-            n=renumber[old],
-            source=passages[old - 1].chunk.source,
-            chunk_id=passages[old - 1].chunk.id,
-            text=passages[old - 1].chunk.text,
-            start=passages[old - 1].chunk.start,
-            end=passages[old - 1].chunk.end,
-            score=passages[old - 1].score,
-        )
-        for old in valid
-    ]
-    return clean, citations
+    return clean, [citation(renumber[old], passages[old - 1]) for old in valid]
+
+
+def citation(n: int, passage: ScoredChunk) -> Citation:
+    """The citation [n] of a passage: where it is (source, page, span), its text and score."""
+    c = passage.chunk
+    return Citation(
+        n=n,
+        source=c.source,
+        page=c.page,
+        page_end=c.page_end,
+        ocr=c.ocr,
+        chunk_id=c.id,
+        text=c.text,
+        start=c.start,
+        end=c.end,
+        score=passage.score,
+    )
+
+
+def where(c: Citation) -> str:
+    """Where a citation points, for people: "report.pdf, p. 12", "deck.pptx, pp. 3-4 (OCR)", "notes.txt"."""
+    if c.page is None:
+        return c.source
+    pages = f"pp. {c.page}-{c.page_end}" if c.page_end and c.page_end != c.page else f"p. {c.page}"
+    return f"{c.source}, {pages}{' (OCR)' if c.ocr else ''}"

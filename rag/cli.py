@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from rag.citations import where
 from rag.config import Settings
 from rag.errors import RagError
 from rag.logs import configure
@@ -60,7 +61,7 @@ def _print_answer(answer: Answer, as_json: bool, streamed: bool = False) -> None
         print("  Nearest passages:")
     for c in answer.citations or answer.nearest:
         excerpt = " ".join(c.text.split())
-        print(f"  [{c.n}] {c.source} (chars {c.start}-{c.end}, score {c.score:.2f}): {excerpt[:200]}")
+        print(f"  [{c.n}] {where(c)} (chars {c.start}-{c.end}, score {c.score:.2f}): {excerpt[:200]}")
 
 
 @app.command()
@@ -71,17 +72,36 @@ def ingest(
     """Index documents: only new or changed files are embedded; vanished files are removed.
 
     Unreadable files are skipped with their reason (exit code 0); a file that could not be indexed for
-    another reason is skipped too, the other files are indexed, and the exit code is 1."""
+    another reason is skipped too, the other files are indexed, and the exit code is 1. Ctrl-C stops at
+    the next page or batch with the index consistent (exit code 130); a second Ctrl-C stops at once."""
     settings = _settings()
 
     def go() -> int:
+        import signal
+
         from rag.factory import build_ingestor
 
         ingestor = build_ingestor(settings)
-        report = ingestor.run(paths or [settings.corpus_dir])
+
+        def cancel(signum: int, frame: object) -> None:
+            if ingestor.cancel.is_set():
+                raise KeyboardInterrupt  # asked twice: stop now (the next run finishes what is pending)
+            ingestor.cancel.set()
+            print("\ncancelling: stopping at the next page or batch (Ctrl-C again to stop at once)", file=sys.stderr)
+
+        previous = signal.signal(signal.SIGINT, cancel)
+        try:
+            report = ingestor.run(paths or [settings.corpus_dir])
+        finally:
+            signal.signal(signal.SIGINT, previous)
         if as_json:
             print(report.model_dump_json())
-            return 1 if ingestor.failed else 0
+            return 130 if report.cancelled else 1 if ingestor.failed else 0
+        if report.cancelled:
+            print(
+                f"cancelled: {len(report.files)} files done, the others left as they were; run it again to finish",
+                file=sys.stderr,
+            )
         for f in report.files:
             if f.status == "skipped":
                 print(f"skipped {f.source}: {f.reason}")
@@ -91,13 +111,15 @@ def ingest(
             f"{report.count('skipped')} skipped; chunks +{report.chunks_added} -{report.chunks_removed}, "
             f"{report.chunks_total} in the index ({report.seconds:.1f} s)"
         )
+        if report.cancelled:
+            return 130
         if ingestor.failed:
             print(f"{len(ingestor.failed)} files could not be indexed: see above", file=sys.stderr)
             return 1
         return 0
 
-    if _run(as_json, go):
-        raise typer.Exit(1)
+    if code := _run(as_json, go):
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from rag.chunking import chunk_text, make_splitter, sha256
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import StoreUnavailable
-from rag.loaders import Unreadable, load_text
+from rag.loaders import Unreadable, format_version, load_document
 from rag.schema import Chunk, FileResult, IngestReport
 from rag.store import FileRecord, Store
 
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 # not overlapped with embedding: on two cores a concurrent write slows the embedder more than it saves,
 # in a thread or a process (README, "Speed and scale").
 _BATCH = 1024
+# Files with at least this many pages get a bar of their own (pages read / pages) on a terminal.
+_PAGE_BAR_MIN = 10
 _ODD_BYTE = re.compile(r"\\x([89a-f][0-9a-f])")
 
 
@@ -70,6 +73,14 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
     return files, roots
 
 
+# Told of each page read of a paged file: (source, pages done, pages).
+PageCallback = Callable[[str, int, int], None]
+
+
+class IngestCancelled(Exception):
+    """Raised inside a run when its ``cancel`` event is set; the run stops with the index consistent."""
+
+
 @dataclass
 class _Pending:
     result: FileResult
@@ -77,15 +88,22 @@ class _Pending:
     kept: list[Chunk]
     stale: list[str]
     record: FileRecord | None = None
+    previous: FileRecord | None = None  # the file's record before this run, restored if the run is cancelled
 
 
 class Ingestor:
     """Indexes files into a store. One file's failure never stops the others: the file is skipped with
     a one-line reason (``failed`` lists the files that failed for another reason than being unreadable).
     Only an unavailable store stops a run, with ``StoreUnavailable``; its pending records are redone by
-    the next run."""
+    the next run.
 
-    def __init__(self, settings: Settings, store: Store, embedder: Embedder) -> None:
+    Setting ``cancel`` (from another thread, or a signal handler) stops a run at the next page or batch:
+    files already written stay indexed, the write in progress is undone, the rest is left as it was, and
+    the report says ``cancelled``. ``on_page`` is told of each page read of a paged file."""
+
+    def __init__(
+        self, settings: Settings, store: Store, embedder: Embedder, on_page: PageCallback | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
         self.embedder = embedder
@@ -93,7 +111,10 @@ class Ingestor:
         # Files chunked with other settings are re-chunked: their content hash alone does not tell.
         self.chunker = f"recursive-{settings.chunk_size}-{settings.chunk_overlap}"
         self.failed: list[FileResult] = []
+        self.cancel = threading.Event()
+        self.on_page = on_page
         self._bar: Any = None
+        self._page_bar: Any = None
 
     def run(self, paths: Iterable[Path], progress: bool | None = None) -> IngestReport:
         t0 = time.perf_counter()
@@ -101,12 +122,42 @@ class Ingestor:
         known = self.store.file_records()
         report = IngestReport()
         self.failed = []
+        self.cancel.clear()
         seen: set[str] = set()
-        batch: list[_Pending] = []
-        changed = False
 
         bar = self._bar = tqdm(files, desc="ingest", unit="file", disable=None if progress is None else not progress)
+        try:
+            changed = self._ingest(bar, known, report, seen)
+        except IngestCancelled:
+            report.cancelled = True
+            changed = True  # files written before the cancel are new to readers
+            log.warning("ingest cancelled: %d files done; the next run does the rest", len(report.files))
+        finally:
+            self._close_page_bar()
+            bar.close()
+        if not report.cancelled:
+            for source in known:
+                path = source_path(source, self.settings)
+                if source not in seen and _under(path, roots) and not path.exists():
+                    self._remove(source, report)
+                    changed = True
+        if changed:
+            self.store.bump_version()
+        report.chunks_total = self.store.count()
+        report.seconds = round(time.perf_counter() - t0, 3)
+        log.info(
+            "ingest done",
+            extra={"added": report.chunks_added, "removed": report.chunks_removed, "total": report.chunks_total},
+        )
+        return report
+
+    def _ingest(self, bar: Any, known: dict[str, FileRecord], report: IngestReport, seen: set[str]) -> bool:
+        """Read, chunk and write every file; True when the index changed."""
+        batch: list[_Pending] = []
+        changed = False
         for path in bar:
+            if self.cancel.is_set():
+                raise IngestCancelled  # the files read but not written yet are left as they were
             source = source_name(path, self.settings)
             seen.add(source)
             pending = self._prepare(path, source, known.get(source))
@@ -127,21 +178,7 @@ class Ingestor:
         if batch:
             self._flush(batch, report)
             changed = True
-
-        for source in known:
-            path = source_path(source, self.settings)
-            if source not in seen and _under(path, roots) and not path.exists():
-                self._remove(source, report)
-                changed = True
-        if changed:
-            self.store.bump_version()
-        report.chunks_total = self.store.count()
-        report.seconds = round(time.perf_counter() - t0, 3)
-        log.info(
-            "ingest done",
-            extra={"added": report.chunks_added, "removed": report.chunks_removed, "total": report.chunks_total},
-        )
-        return report
+        return changed
 
     def _prepare(self, path: Path, source: str, record: FileRecord | None) -> _Pending:
         try:
@@ -150,9 +187,14 @@ class Ingestor:
                 raise Unreadable(f"file larger than {self.settings.max_file_mb:g} MB")
             data = path.read_bytes()
             file_hash = sha256(data)
-            if record and record.complete and record.file_hash == file_hash and record.chunker == self.chunker:
+            # Files of types whose loader changed are read again (plain text never is).
+            chunker = f"{self.chunker}+{version}" if (version := format_version(path)) else self.chunker
+            if record and record.complete and record.file_hash == file_hash and record.chunker == chunker:
                 return _Pending(FileResult(source=source, status="unchanged"), [], [], [])
-            chunks = chunk_text(load_text(path, data), source, self.splitter)
+            doc = load_document(path, data, self._page_progress(source))
+            chunks = chunk_text(doc.text, source, self.splitter, doc.pages)
+        except IngestCancelled:
+            raise
         except (Unreadable, OSError) as exc:
             return _Pending(FileResult(source=source, status="skipped", reason=str(exc)), [], [], [])
         except Exception as exc:  # a parser or splitter bug on one odd file: skip it, go on with the rest
@@ -167,12 +209,32 @@ class Ingestor:
         stale = sorted(old - {c.id for c in chunks})
         status = "updated" if record else "added"
         result = FileResult(source=source, status=status, chunks_added=len(new), chunks_removed=len(stale))
-        return _Pending(result, new, kept, stale, FileRecord(source, file_hash, self.chunker, len(chunks)))
+        return _Pending(result, new, kept, stale, FileRecord(source, file_hash, chunker, len(chunks)), record)
+
+    def _page_progress(self, source: str) -> Callable[[int, int], None]:
+        def step(done: int, total: int) -> None:
+            if self.cancel.is_set():
+                raise IngestCancelled  # a long file (OCR: a second a page) stops between pages
+            if self.on_page is not None:
+                self.on_page(source, done, total)
+            if total >= _PAGE_BAR_MIN and self._bar is not None and not self._bar.disable:
+                if self._page_bar is None:
+                    self._page_bar = tqdm(total=total, desc=source[-30:], unit="page", leave=False, position=1)
+                self._page_bar.update(done - self._page_bar.n)
+                if done >= total:
+                    self._close_page_bar()
+
+        return step
+
+    def _close_page_bar(self) -> None:
+        if self._page_bar is not None:
+            self._page_bar.close()
+            self._page_bar = None
 
     def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
         try:
             self._write(batch, report)
-        except StoreUnavailable:
+        except (StoreUnavailable, IngestCancelled):
             raise  # not the files' fault: the run stops, the next one redoes their pending records
         except Exception as exc:
             if len(batch) == 1:
@@ -192,6 +254,10 @@ class Ingestor:
         marked = False
         # A big file is embedded and written a slice at a time: memory stays flat and the bar moves.
         for i in range(0, len(new), _BATCH):
+            if self.cancel.is_set():
+                if marked:
+                    self._undo(batch, new[:i])
+                raise IngestCancelled
             part = new[i : i + _BATCH]
             embeddings = self.embedder.embed([c.text for c in part])
             if not marked:
@@ -207,6 +273,13 @@ class Ingestor:
         self.store.update_spans([c for p in batch for c in p.kept])
         self.store.delete([i for p in batch for i in p.stale])
         self.store.record_files([p.record for p in batch if p.record])
+
+    def _undo(self, batch: list[_Pending], written: list[Chunk]) -> None:
+        """Take back a cancelled write: its new chunks go and the files' records are what they were (their
+        old chunks were not touched yet: spans, stale chunks and records change only after all are written)."""
+        self.store.delete([c.id for c in written])
+        self.store.record_files([p.previous for p in batch if p.previous])
+        self.store.forget_files([p.result.source for p in batch if p.previous is None])
 
     def _fail(self, pending: _Pending, exc: Exception, report: IngestReport) -> None:
         """Skip a file whose indexing failed, and take out what of it was written: like an unreadable

@@ -366,8 +366,13 @@ def document_id(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
-def _metadata(c: Chunk) -> dict[str, str | int]:
-    return {"source": c.source, "start": c.start, "end": c.end, "text": c.text}
+def _metadata(c: Chunk) -> dict[str, str | int | bool]:
+    meta: dict[str, str | int | bool] = {"source": c.source, "start": c.start, "end": c.end, "text": c.text}
+    if c.page is not None:
+        # Always all three on a paged chunk: an update merges metadata, so a field left out would keep its
+        # old value when a passage moves off a page boundary.
+        meta |= {"page": c.page, "page_end": c.page_end or c.page, "ocr": c.ocr}
+    return meta
 
 
 def _record(meta: dict[str, Any]) -> FileRecord:
@@ -382,6 +387,11 @@ def _record(meta: dict[str, Any]) -> FileRecord:
 def _chunk(cid: str, meta: dict[str, Any], doc: str | None) -> Chunk:
     # Indexes written before the text moved into the metadata keep it as the document.
     text = meta.get("text", doc)
-    return Chunk(
+    chunk = Chunk(
         id=cid, source=str(meta["source"]), text=str(text or ""), start=int(meta["start"]), end=int(meta["end"])
     )
+    if "page" in meta:
+        chunk.page = int(meta["page"])
+        chunk.page_end = int(meta["page_end"]) if int(meta.get("page_end") or 0) > chunk.page else None
+        chunk.ocr = bool(meta.get("ocr", False))
+    return chunk

@@ -66,3 +66,64 @@ def lone_surrogate_pdf() -> bytes:
 def minimal_pdf(text: str) -> bytes:
     """A one-page PDF whose content stream draws ``text`` (enough for pypdf's text extraction)."""
     return pdf([text_page([text])])
+
+
+def table_page(header: list[str], rows: list[list[str]], title: str = "") -> bytes:
+    """A page with a ruled table (its grid drawn as lines, each cell's text inside), as reports have."""
+    widths = [110, 130, 130, 130][: len(header)]
+    xs = [60]
+    for w in widths:
+        xs.append(xs[-1] + w)
+    top, height = 700, 22
+    ys = [top - height * i for i in range(len(rows) + 2)]
+    ops = ["0.5 w"]
+    ops += [f"{xs[0]} {y} m {xs[-1]} {y} l S" for y in ys]
+    ops += [f"{x} {ys[0]} m {x} {ys[-1]} l S" for x in xs]
+    text = [f"BT /F1 12 Tf 60 740 Td ({title}) Tj ET"] if title else []
+    for r, row in enumerate([header, *rows]):
+        for c, cell in enumerate(row):
+            text.append(f"BT /F1 10 Tf {xs[c] + 6} {ys[r] - 15} Td ({cell}) Tj ET")
+    return "\n".join(ops + text).encode("latin-1")
+
+
+def scanned_pdf(lines: list[str]) -> bytes:
+    """A one-page PDF that is only an image of ``lines`` (no text layer), as a scanner makes it."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=28)
+    image = Image.new("L", (1240, 1754), 255)  # A4 at 150 dpi
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((110, 140 + 56 * i), line, fill=0, font=font)
+    out = io.BytesIO()
+    image.save(out, "PDF", resolution=150)
+    return out.getvalue()
+
+
+def merged(*pdfs: bytes) -> bytes:
+    """The pages of several PDFs, in order, in one PDF."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for data in pdfs:
+        writer.append(PdfReader(io.BytesIO(data)))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def encrypted(data: bytes, password: str = "secret") -> bytes:
+    """``data`` encrypted with a user password (it cannot be opened without it)."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    writer.encrypt(user_password=password, owner_password=password + "-owner", algorithm="AES-256")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
