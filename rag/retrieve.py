@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, PrivateAttr
 
 from rag.embeddings import Embedder
@@ -97,15 +98,24 @@ class HybridRetriever(BaseRetriever):
         """The words of every indexed chunk, as of the index's current version."""
         return self._bm25_index().vocabulary
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
+    ) -> list[Document]:
+        """``invoke(query, k=n)`` overrides ``k`` for one call, as ``search(query, n)`` does."""
         return [
             Document(
                 page_content=s.chunk.text,
                 id=s.chunk.id,
                 metadata={**s.chunk.model_dump(exclude={"text"}), "score": s.score, "fused": s.fused},
             )
-            for s in self.search(query)
+            for s in self.search(query, k)
         ]
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, k: int | None = None
+    ) -> list[Document]:
+        # The base class runs the sync search in a thread but drops ``k``: pass it on.
+        return await run_in_executor(None, self._get_relevant_documents, query, run_manager=run_manager.get_sync(), k=k)
 
     def _bm25_index(self) -> _BM25Index:
         version = self.store.version()
