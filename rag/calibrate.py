@@ -60,7 +60,7 @@ from tqdm import tqdm
 from rag.answer import QAEngine
 from rag.config import Settings
 from rag.errors import RagError
-from rag.llm import model_name
+from rag.generators import model_name
 from rag.retrieve import HybridRetriever, _BM25Index
 from rag.schema import Chunk
 from rag.store import Store

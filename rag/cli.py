@@ -14,6 +14,7 @@ import typer
 from rag.citations import where
 from rag.config import Settings
 from rag.errors import RagError
+from rag.generators import kinds_text
 from rag.logs import configure
 from rag.schema import Answer, Turn
 
@@ -21,9 +22,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Ask question
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 KOpt = Annotated[int | None, typer.Option("--k", "-k", min=1, max=50, help="Passages to retrieve.")]
-LlmOpt = Annotated[
-    str | None, typer.Option("--llm", help="Generator: local, openai, ollama or extractive (default RAG_LLM).")
-]
+LlmOpt = Annotated[str | None, typer.Option("--llm", help=f"Generator: {kinds_text()} (default RAG_LLM).")]
 T = TypeVar("T")
 
 

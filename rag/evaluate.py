@@ -27,7 +27,7 @@ from rag.embeddings import get_embedder
 from rag.evalset import EvalItem, load_evalset
 from rag.factory import build_generator, build_ingestor, build_retriever, build_store
 from rag.generate import Confidence, Generator, format_passages
-from rag.llm import model_name
+from rag.generators import model_name
 from rag.naive import TOP_K as naive_top_k
 from rag.naive import NaiveChain
 from rag.schema import Answer, ScoredChunk, Turn

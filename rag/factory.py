@@ -6,9 +6,8 @@ from rag.answer import QAEngine
 from rag.calibrate import apply_calibration
 from rag.config import Settings
 from rag.embeddings import get_embedder
-from rag.generate import ExtractiveGenerator, Generator, LLMGenerator
+from rag.generators import build_generator
 from rag.ingest import Ingestor
-from rag.llm import load_chat_model
 from rag.retrieve import HybridRetriever
 from rag.store import Store
 
@@ -19,12 +18,6 @@ def build_store(settings: Settings, collection: str | None = None) -> Store:
 
 def build_ingestor(settings: Settings, store: Store | None = None) -> Ingestor:
     return Ingestor(settings, store or build_store(settings), get_embedder(settings.embedding_model))
-
-
-def build_generator(settings: Settings) -> Generator:
-    if settings.llm == "extractive":
-        return ExtractiveGenerator(get_embedder(settings.embedding_model), settings.extractive_min_score)
-    return LLMGenerator(load_chat_model(settings), settings.llm, settings.model_dir)
 
 
 def build_retriever(settings: Settings, store: Store, mode: str = "hybrid") -> HybridRetriever:

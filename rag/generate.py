@@ -7,21 +7,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import BaseMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
 from rag.chunking import sentence_spans
 from rag.embeddings import Embedder
 from rag.errors import GeneratorError, RagError
-from rag.llm import LlamaCppChat
 from rag.schema import ScoredChunk, Turn
 
 ABSTAIN_TEXT = "The documents do not say."
@@ -165,15 +164,26 @@ class Generator(Protocol):
 
 
 class LLMGenerator:
-    def __init__(self, model: BaseChatModel, name: str, cache_dir: Path | None = None) -> None:
+    """Prompts a LangChain chat model. What only some models offer is passed in by the one who built
+    the model (``rag.generators``): exact token counts and the window (``tokens``, ``ctx``; else
+    estimated), the probability of declining (``watch_decline``), and keeping the state after the
+    fixed part of the answer prompt (``pin``, called once with those messages)."""
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        name: str,
+        *,
+        tokens: Tokens | None = None,
+        ctx: int = DEFAULT_CTX,
+        watch_decline: bool = False,
+        pin: Callable[[list[BaseMessage]], None] | None = None,
+    ) -> None:
         self.name = name
-        if isinstance(model, LlamaCppChat) and cache_dir is not None:
-            fixed = answer_prompt().format_messages(passages="", question="")[:-1]
-            model.pin_prefix(fixed, cache_dir)
-        # The local model reports the probability of declining; remote APIs are used as they are.
-        self.answer_chain = answer_prompt() | (
-            model.bind(watch=DECLINE_REPLY) if isinstance(model, LlamaCppChat) else model
-        )
+        if pin is not None:
+            pin(answer_prompt().format_messages(passages="", question="")[:-1])
+        # A model that can report the probability of declining does; remote APIs are used as they are.
+        self.answer_chain = answer_prompt() | (model.bind(watch=DECLINE_REPLY) if watch_decline else model)
         self.questions_chain = (
             ChatPromptTemplate.from_messages([("system", QUESTIONS_SYSTEM), ("human", "{passage}")])
             | model
@@ -185,10 +195,7 @@ class LLMGenerator:
             | StrOutputParser()
         )
         # What a rewrite prompt may use: the context less the longest reply.
-        if isinstance(model, LlamaCppChat):
-            self.tokens, self.ctx = Tokens(model.llama), int(model.llama.n_ctx())
-        else:
-            self.tokens, self.ctx = Tokens(), DEFAULT_CTX
+        self.tokens, self.ctx = tokens or Tokens(), ctx
         self.reply_tokens = int(getattr(model, "max_tokens", None) or 256)
 
     def stream(self, question: str, passages: list[ScoredChunk]) -> Iterator[str | Confidence]:

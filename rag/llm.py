@@ -88,16 +88,6 @@ def local_gguf(settings: Settings) -> Path:
     return assemble(bundled_part_paths(), dest, BUNDLED_SHA256, BUNDLED_SIZE)
 
 
-def model_name(settings: Settings) -> str:
-    """The model the configured generator answers with, for reports and calibrations."""
-    return {
-        "local": settings.gguf_path.name if settings.gguf_path else BUNDLED_GGUF,
-        "openai": settings.openai_model,
-        "ollama": settings.ollama_model,
-        "extractive": "none (extractive)",
-    }[settings.llm]
-
-
 def llama_cpp_version() -> str:
     from importlib.metadata import version
 
@@ -295,23 +285,14 @@ def load_local(settings: Settings) -> LlamaCppChat:
     return _models[key]
 
 
-def load_chat_model(settings: Settings) -> BaseChatModel:
-    if settings.llm == "local":
-        return load_local(settings)
+def openai_compatible(base_url: str, model: str, api_key: str, settings: Settings) -> BaseChatModel:
+    """A chat model at an OpenAI-compatible endpoint (OpenAI, a local server, Ollama)."""
     from langchain_openai import ChatOpenAI
 
-    if settings.llm == "openai":
-        base_url, model, key = settings.openai_base_url, settings.openai_model, settings.openai_api_key
-        if not key:
-            raise ModelLoadError("RAG_LLM=openai needs RAG_OPENAI_API_KEY (any value for a local server)")
-    elif settings.llm == "ollama":
-        base_url, model, key = settings.ollama_base_url, settings.ollama_model, "ollama"
-    else:
-        raise ModelLoadError(f"no chat model for RAG_LLM={settings.llm}")
     return ChatOpenAI(
         base_url=base_url,
         model=model,
-        api_key=key,
+        api_key=api_key,
         temperature=0,
         max_tokens=settings.max_tokens,  # type: ignore[arg-type]
         timeout=120,

@@ -20,8 +20,8 @@ from rag.citations import is_abstention
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.generate import ExtractiveGenerator
+from rag.generators import chat_model, generator_kind
 from rag.ingest import Ingestor
-from rag.llm import load_chat_model
 from rag.schema import Answer, Chunk, Citation, ScoredChunk
 from rag.store import Store
 
@@ -92,8 +92,8 @@ class NaiveChain:
 
 
 def _generation_chain(settings: Settings, embedder: Embedder) -> Runnable[dict[str, str], str]:
-    if settings.llm != "extractive":
-        return ChatPromptTemplate.from_messages([("human", PROMPT)]) | load_chat_model(settings) | StrOutputParser()
+    if generator_kind(settings.llm).writes:
+        return ChatPromptTemplate.from_messages([("human", PROMPT)]) | chat_model(settings) | StrOutputParser()
     # Without an LLM, the "same generator" is the extractive one, with its abstention threshold off.
     extractive = ExtractiveGenerator(embedder, min_score=-1.0)
 

@@ -41,6 +41,7 @@ from rag.errors import (
 )
 from rag.evalset import EvalItem, load_evalset
 from rag.factory import build_generator, build_ingestor, build_retriever, build_store
+from rag.generators import offered
 from rag.ingest import source_path
 from rag.loaders import SUPPORTED, Unreadable, load_text
 from rag.schema import Answer, Chunk, DocumentInfo, EvalJob, FileResult, Turn
@@ -136,11 +137,7 @@ class RagService:
     # --- generators and readiness ---
     def generators(self) -> list[str]:
         """Generators this server offers, the configured default first."""
-        kinds: list[str] = [self.settings.llm]
-        kinds += [k for k in ("local", "extractive") if k not in kinds]
-        if self.settings.openai_api_key and "openai" not in kinds:
-            kinds.append("openai")
-        return kinds
+        return offered(self.settings)
 
     def engine(self, llm: str | None = None) -> QAEngine:
         kind = llm or self.settings.llm

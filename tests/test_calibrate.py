@@ -32,7 +32,7 @@ from rag.calibrate import (
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.factory import build_engine, build_generator, build_ingestor, build_store
-from rag.llm import model_name
+from rag.generators import model_name
 from rag.schema import Chunk
 from rag.store import Store
 from tests.server import serve
