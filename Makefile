@@ -11,14 +11,14 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install run chat ingest browser test lint bench eval clean
+.PHONY: install ocr run chat ingest browser test lint bench eval clean
 
 # Debian's Chromium for the browser tests (a test tool's own browser download cannot work offline).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # torch first and pinned: anything that pulls torch on its own takes a newer CUDA build (gigabytes).
 # Reinstalls only when pyproject.toml changes.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml | ocr
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
@@ -35,6 +35,12 @@ run: ingest
 
 chat: ingest
 	$(BIN)/rag chat
+
+# Debian's tesseract reads scanned PDF pages (OCR). Without it everything else works and scanned pages
+# are skipped with that reason, so a machine without apt or sudo only warns.
+ocr:
+	@command -v tesseract >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq tesseract-ocr tesseract-ocr-eng; } \
+		|| echo "warning: tesseract-ocr could not be installed: scanned PDF pages will be skipped" >&2
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }

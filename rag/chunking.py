@@ -6,6 +6,7 @@ import hashlib
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import pairwise
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -59,35 +60,46 @@ def make_splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterText
 
 
 def chunk_text(
-    text: str, source: str, splitter: RecursiveCharacterTextSplitter, pages: Sequence[Page] = ()
+    text: str,
+    source: str,
+    splitter: RecursiveCharacterTextSplitter,
+    pages: Sequence[Page] = (),
+    by_page: bool = False,
 ) -> list[Chunk]:
     """Chunks of ``text``. Ids derive from source and content, so an unchanged chunk keeps its id (and a
     passage that moved to another page keeps its embedding). With ``pages``, each chunk gets the page it
-    starts on and, when it runs onto later pages, the page it ends on."""
+    starts on and, when it runs onto later pages, the page it ends on; ``by_page`` splits each page on its
+    own (slides: short, and each a unit of its own), so no chunk runs over two."""
     starts = [p.start for p in pages]
+    pieces = [(0, text)]
+    if by_page and pages:
+        bounds = [*starts, len(text)]
+        pieces = [(lo, text[lo:hi]) for lo, hi in pairwise(bounds)]
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
-    for doc in splitter.create_documents([text]):
-        body = doc.page_content
-        start = int(doc.metadata["start_index"])
-        if start < 0 or text[start : start + len(body)] != body:  # never store a wrong span
-            start = text.find(body)
-        content_hash = sha256(body)
-        # The same passage twice in one file gets distinct, still deterministic, ids.
-        nth = seen.get(content_hash, 0)
-        seen[content_hash] = nth + 1
-        chunk = Chunk(
-            id=sha256(f"{source}\x00{content_hash}\x00{nth}")[:32],
-            source=source,
-            text=body,
-            start=start,
-            end=start + len(body),
-        )
-        if starts:  # paged documents only: plain text does no per-chunk work here
-            first = max(bisect_right(starts, chunk.start) - 1, 0)
-            last = max(bisect_right(starts, chunk.end - 1) - 1, first)
-            chunk.page = pages[first].number
-            chunk.page_end = pages[last].number if last > first else None
-            chunk.ocr = any(p.ocr for p in pages[first : last + 1])
-        chunks.append(chunk)
+    for offset, piece in pieces:
+        for doc in splitter.create_documents([piece]):
+            body = doc.page_content
+            start = int(doc.metadata["start_index"])
+            if start < 0 or piece[start : start + len(body)] != body:  # never store a wrong span
+                start = piece.find(body)
+            start += offset
+            content_hash = sha256(body)
+            # The same passage twice in one file gets distinct, still deterministic, ids.
+            nth = seen.get(content_hash, 0)
+            seen[content_hash] = nth + 1
+            chunk = Chunk(
+                id=sha256(f"{source}\x00{content_hash}\x00{nth}")[:32],
+                source=source,
+                text=body,
+                start=start,
+                end=start + len(body),
+            )
+            if starts:  # paged documents only: plain text does no per-chunk work here
+                first = max(bisect_right(starts, chunk.start) - 1, 0)
+                last = max(bisect_right(starts, chunk.end - 1) - 1, first)
+                chunk.page = pages[first].number
+                chunk.page_end = pages[last].number if last > first else None
+                chunk.ocr = any(p.ocr for p in pages[first : last + 1])
+            chunks.append(chunk)
     return chunks

@@ -192,7 +192,7 @@ class Ingestor:
             if record and record.complete and record.file_hash == file_hash and record.chunker == chunker:
                 return _Pending(FileResult(source=source, status="unchanged"), [], [], [])
             doc = load_document(path, data, self._page_progress(source))
-            chunks = chunk_text(doc.text, source, self.splitter, doc.pages)
+            chunks = chunk_text(doc.text, source, self.splitter, doc.pages, doc.by_page)
         except IngestCancelled:
             raise
         except (Unreadable, OSError) as exc:

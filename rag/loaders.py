@@ -61,6 +61,7 @@ class Page:
 class Document:
     text: str
     pages: list[Page] = field(default_factory=list)  # empty for documents without pages
+    by_page: bool = False  # chunked page by page (slides), else passages may run over a page break
 
 
 def format_version(path: Path) -> str:
@@ -84,6 +85,7 @@ def load_document(path: Path, data: bytes, progress: PageProgress | None = None)
         doc = _pdf(data, progress)
     elif suffix == ".pptx":
         doc = _office(".pptx", data, lambda: _pptx(data, progress))
+        doc.by_page = True
     elif suffix == ".docx":
         doc = Document(_normalise(_office(".docx", data, lambda: _docx(data))))
     elif suffix == ".xlsx":
