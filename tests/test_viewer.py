@@ -20,7 +20,7 @@ from api.app import create_app
 from rag.config import Settings
 from rag.factory import build_ingestor, build_store
 from rag.store import document_id
-from tests.pdfs import pdf, text_page
+from tests.pdfs import pdf
 
 KEY = "viewer-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -40,9 +40,15 @@ NOTES = (
 )
 
 
+def body_page(lines: list[str]) -> bytes:
+    """A page's content stream in an 11-point body text, as reports are printed."""
+    shown = " ".join(f"({line}) Tj T*" for line in lines)  # the lines hold no parentheses or backslashes
+    return f"BT /F1 11 Tf 15 TL 60 730 Td {shown} ET".encode("latin-1")
+
+
 def report_pdf() -> bytes:
     """Three pages: filler, the lighthouse passage among filler on page 2, an appendix."""
-    return pdf([text_page(FILLER[:20]), text_page(PAGE_TWO), text_page(["Appendix: tables of dues."])])
+    return pdf([body_page(FILLER[:20]), body_page(PAGE_TWO), body_page(["Appendix: tables of dues."])])
 
 
 @dataclass
@@ -273,7 +279,7 @@ def test_a_moved_pdf_is_shown_from_the_index_without_a_page(tmp_path: Path) -> N
     with open_site(tmp_path, {"report.pdf": report_pdf()}) as site:
         cite = site.ask(LIGHTHOUSE)["citations"][0]
         shutil.copy(site.corpus / "report.pdf", tmp_path / "copy.pdf")
-        (site.corpus / "report.pdf").write_bytes(pdf([text_page(["Something else entirely."])]))
+        (site.corpus / "report.pdf").write_bytes(pdf([body_page(["Something else entirely."])]))
         view = site.view(cite).json()
         assert view["kind"] == "text" and view["indexed_copy"] and view["page"] is None
         assert view["text"][view["highlight"]["start"] : view["highlight"]["end"]] == cite["text"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hmac
 import html
@@ -20,12 +21,15 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.calibrate import calibration_note
+from rag.citations import where
 from rag.config import Settings
 from rag.errors import RagError
 from rag.loaders import SUPPORTED
 from rag.reports import render_chart_svg, timing_line
 from rag.schema import Answer, Citation, Turn
 from rag.service import RagService
+from rag.sources import SourceView, build_view, check, render_page
+from rag.store import document_id
 
 CSS = """
 #sources .source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 12px;
@@ -33,7 +37,52 @@ CSS = """
 #sources .source:target { outline: 2px solid var(--color-accent); }
 #sources .meta { font-size: 0.85em; opacity: 0.8; margin-bottom: 4px; }
 #sources mark { background: #fde68a; color: inherit; padding: 0 2px; }
+#sources .source.stale, #viewer .stale-note { border-color: #dc2626; }
+.stale-badge { color: #b91c1c; font-weight: 600; }
+#viewer .viewer { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 12px;
+  margin-bottom: 10px; }
+#viewer .meta { font-size: 0.85em; margin-bottom: 6px; }
+#viewer .page { position: relative; width: 100%; border: 1px solid var(--border-color-primary); }
+#viewer .page img { display: block; width: 100%; height: auto; }
+#viewer .box { position: absolute; background: rgba(250, 204, 21, 0.35); outline: 2px solid #f59e0b; }
+#viewer .text { white-space: pre-wrap; max-height: 420px; overflow-y: auto; font-size: 0.9em; }
+#viewer mark { background: #fde68a; color: inherit; }
+#viewer .note { font-size: 0.85em; opacity: 0.8; }
+.hidden-control { display: none !important; }
 """
+# Clicking [n] (in the chat or the sources panel) opens the passage in the viewer: the link names the
+# answer it belongs to by its place among the bot messages, and a hidden textbox and button carry the
+# request to the server. The viewer then scrolls its highlight into view.
+VIEWER_JS = """
+() => {
+  document.addEventListener('click', (event) => {
+    const link = event.target.closest ? event.target.closest("a[href^='#source-']") : null;
+    if (!link) return;
+    const n = parseInt(link.getAttribute('href').slice(8), 10);
+    let answer = -1;
+    const chat = document.getElementById('chat');
+    if (chat && chat.contains(link)) {
+      const bots = Array.from(chat.querySelectorAll('.bot.message, .message.bot'));
+      answer = bots.findIndex((m) => m.contains(link));
+    }
+    const box = document.querySelector('#view-request textarea');
+    const open = document.querySelector('#view-open');
+    if (!box || !open) return;
+    box.value = JSON.stringify({answer: answer, n: n, t: Date.now()});
+    box.dispatchEvent(new Event('input', {bubbles: true}));
+    setTimeout(() => open.click(), 50);
+  });
+  const viewer = document.getElementById('viewer');
+  if (viewer) {
+    new MutationObserver(() => {
+      const mark = viewer.querySelector('.text mark');
+      if (mark) mark.parentElement.scrollTop = Math.max(0, mark.offsetTop - mark.parentElement.offsetTop - 80);
+    }).observe(viewer, {childList: true, subtree: true});
+  }
+}
+"""
+UI_PAGE_SCALE = 1.25  # page images in the viewer: 765 px wide for a letter page
+CHECK_EVERY_S = 5  # how often an open page asks whether the documents changed (one cheap read)
 # Gradio's cache (uploads, files it hands out): every 10 minutes, files older than an hour are removed,
 # and all of them when the server stops. Uploads are indexed at once and removed then; this catches the
 # rest (an upload whose tab was closed before it was indexed).
@@ -80,12 +129,81 @@ def sources_html(citations: list[Citation], service: RagService, marked: bool = 
             body = html.escape(chunk.text[:a]) + mark + html.escape(chunk.text[b:])
         else:
             body = f"<mark>{html.escape(c.text)}</mark>" if marked else html.escape(c.text)
+        stale = " stale" if c.stale else ""
+        badge = " · <span class='stale-badge'>changed since this answer</span>" if c.stale else ""
         cards.append(
-            f"<div class='source' id='source-{c.n}'>"
-            f"<div class='meta'><b>[{c.n}]</b> {html.escape(c.source)} · chars {c.start}-{c.end} · "
-            f"score {c.score:.2f}</div><div class='passage'>{body}</div></div>"
+            f"<div class='source{stale}' id='source-{c.n}'>"
+            f"<div class='meta'><a href='#source-{c.n}' class='open' title='Open in the document'><b>[{c.n}]</b> "
+            f"{html.escape(where(c))}</a> · chars {c.start}-{c.end} · score {c.score:.2f}{badge}</div>"
+            f"<div class='passage'>{body}</div></div>"
         )
     return "".join(cards)
+
+
+def _shown(answer: Answer) -> list[Citation]:
+    """The passages an answer shows in the sources panel: its citations, or the nearest ones."""
+    return answer.nearest if answer.abstained and answer.nearest else answer.citations
+
+
+def view_html(service: RagService, answers: list[Answer | None], request: str) -> str:
+    """The viewer: the passage [n] of an answer (``request``: {"answer": index, -1 for the last; "n"})
+    in its document, a PDF as its page with the cited sentences boxed, other files as the text around it."""
+    try:
+        asked = json.loads(request)
+        answer = answers[int(asked["answer"])]
+        cite = next(c for c in _shown(answer) if c.n == int(asked["n"])) if answer else None
+    except (ValueError, KeyError, IndexError, TypeError, StopIteration):
+        cite = None
+    if cite is None:
+        return "<div class='viewer'><p class='note'>That passage is no longer in this conversation.</p></div>"
+    label = f"<b>[{cite.n}]</b> {html.escape(where(cite))}"
+    try:
+        view = build_view(
+            service.settings, service.store, document_id(cite.source), cite.start, cite.end, cite.chunk_id
+        )
+    except RagError as exc:  # gone or changed since: say so, with the passage as the answer quoted it
+        return (
+            f"<div class='viewer stale-note'><div class='meta'>{label} · <span class='stale-badge'>"
+            f"{html.escape(str(exc))}</span></div><div class='text'>{html.escape(cite.text)}</div></div>"
+        )
+    return f"<div class='viewer' data-kind='{view.kind}'>{_view_body(service, view, label, cite.stale)}</div>"
+
+
+def _view_body(service: RagService, view: SourceView, label: str, stale: bool) -> str:
+    meta = label + (f" · page {view.page} of {view.pages}" if view.kind == "page" else "")
+    if stale:
+        meta += " · <span class='stale-badge'>changed since this answer</span>"
+    note = f"<p class='note'>{html.escape(view.note)}</p>" if view.note else ""
+    if view.kind == "page" and view.page:
+        png = render_page(service.settings, service.store, view.document_id, view.page, UI_PAGE_SCALE)
+        boxes = "".join(
+            f"<div class='box' style='left:{b.left:.3%};top:{b.top:.3%};width:{b.width:.3%};height:{b.height:.3%}'>"
+            "</div>"
+            for b in view.boxes
+        )
+        image = f"<img alt='page {view.page}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+        return f"<div class='meta'>{meta}</div><div class='page'>{image}{boxes}</div>{note}"
+    h = view.highlight
+    text = (
+        html.escape(view.text[: h.start])
+        + f"<mark>{html.escape(view.text[h.start : h.end])}</mark>"
+        + html.escape(view.text[h.end :])
+    )
+    more = ("… " if view.offset else "", " …" if view.offset + len(view.text) < view.chars else "")
+    return f"<div class='meta'>{meta}</div><div class='text'>{more[0]}{text}{more[1]}</div>{note}"
+
+
+def stale_note(answers: list[Answer | None]) -> str:
+    """One line per answer whose sources changed since it was shown."""
+    lines = []
+    for i, answer in enumerate(answers, start=1):
+        changed = [c for c in _shown(answer) if c.stale] if answer else []
+        if changed:
+            listed = ", ".join(f"[{c.n}] {where(c)}" for c in changed)
+            lines.append(f"- answer {i}: {listed}")
+    if not lines:
+        return ""
+    return "⚠ **Sources changed since they were shown** (ask again for a fresh answer):\n" + "\n".join(lines)
 
 
 def pick_example(event: gr.SelectData) -> str:
@@ -139,7 +257,9 @@ def _discard(upload: Path) -> None:
 def build_ui(service: RagService) -> gr.Blocks:
     settings = service.settings
 
-    def respond(question: str, messages: Messages, k: int, llm: str) -> Iterator[tuple[Any, ...]]:
+    def respond(
+        question: str, messages: Messages, k: int, llm: str, answers: list[Answer | None]
+    ) -> Iterator[tuple[Any, ...]]:
         question = question.strip()
         if not question:
             return
@@ -150,21 +270,43 @@ def build_ui(service: RagService) -> gr.Blocks:
             stream = service.stream(question, history, int(k), llm)
         except RagError as exc:
             gr.Warning(str(exc))
-            yield messages[:-1], gr.skip(), question
+            yield messages[:-1], gr.skip(), question, gr.skip()
             return
         draft = ""
         try:
             for token in stream.tokens():
                 draft += token
-                yield [*messages, {"role": "assistant", "content": draft}], gr.skip(), ""
+                yield [*messages, {"role": "assistant", "content": draft}], gr.skip(), "", gr.skip()
             answer = stream.result()
             final = [*messages, {"role": "assistant", "content": answer_markdown(answer)}]
-            yield final, answer_sources(answer, service), ""
+            # One entry per assistant message, in order: what the viewer opens when an [n] is clicked.
+            shown = sum(1 for m in messages if m["role"] == "assistant")
+            kept = [*(answers or []), *[None] * shown][:shown]
+            yield final, answer_sources(answer, service), "", [*kept, answer]
         except RagError as exc:
             gr.Warning(str(exc))
-            yield messages[:-1], gr.skip(), question
+            yield messages[:-1], gr.skip(), question, gr.skip()
         finally:
             stream.close()
+
+    def open_view(request: str, answers: list[Answer | None]) -> str:
+        return view_html(service, answers or [], request)
+
+    def recheck(answers: list[Answer | None], seen: str, force: bool = False) -> tuple[Any, ...]:
+        """Mark the shown answers' citations whose source changed or went since (``rag.sources.check``);
+        on a timer only when the index changed since the last look."""
+        version = service.store.version()
+        if not force and version == seen:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        answers = answers or []
+        cites = [c for a in answers if a for c in _shown(a)]
+        if cites:
+            _, results = check(service.store, cites)
+            for c, result in zip(cites, results, strict=True):
+                c.stale = result.stale
+        last = next((a for a in reversed(answers) if a), None)
+        panel = answer_sources(last, service) if last else gr.skip()
+        return answers, panel, stale_note(answers), version
 
     def document_rows() -> list[list[Any]]:
         return [[d.source, d.chunks, d.id] for d in service.documents()]
@@ -232,7 +374,8 @@ def build_ui(service: RagService) -> gr.Blocks:
 
     def on_load() -> tuple[Any, ...]:
         examples = [{"text": q} for q in service.examples()]
-        return gr.Chatbot(examples=examples or None), document_rows(), document_choices()
+        version = service.store.version()  # answers shown from now on are checked against changes after it
+        return gr.Chatbot(examples=examples or None), document_rows(), document_choices(), version
 
     with gr.Blocks(title="Ask your documents", delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown("## Ask your documents\nAnswers come only from your documents, with the passages they cite.")
@@ -256,9 +399,15 @@ def build_ui(service: RagService) -> gr.Blocks:
                             submit_btn=False,
                         )
                         ask = gr.Button("Ask", variant="primary", elem_id="ask", scale=1)
-                    clear = gr.Button("New conversation", size="sm")
+                    with gr.Row():
+                        clear = gr.Button("New conversation", size="sm")
+                        recheck_button = gr.Button("Check sources", size="sm", elem_id="check-sources")
+                    stale = gr.Markdown(elem_id="stale-note")
                 with gr.Column(scale=2):
                     gr.Markdown("### Sources")
+                    viewer = gr.HTML("", elem_id="viewer")
+                    view_request = gr.Textbox(elem_id="view-request", elem_classes="hidden-control", show_label=False)
+                    view_open = gr.Button("Open", elem_id="view-open", elem_classes="hidden-control")
                     sources = gr.HTML(
                         "<p class='empty'>The passages an answer cites appear here.</p>", elem_id="sources"
                     )
@@ -298,16 +447,22 @@ def build_ui(service: RagService) -> gr.Blocks:
                 chosen = gr.Dropdown(label="Document", choices=[], scale=4)
                 remove = gr.Button("Delete document", variant="stop", scale=1)
 
-        inputs = [question, chatbot, k, llm]
-        outputs = [chatbot, sources, question]
+        answers = gr.State([])  # the Answer behind each assistant message, for the viewer and the checks
+        seen = gr.State("")  # the index version the shown answers were last checked against
+        inputs = [question, chatbot, k, llm, answers]
+        outputs = [chatbot, sources, question, answers]
         ask.click(respond, inputs, outputs)
         question.submit(respond, inputs, outputs)
         chatbot.example_select(pick_example, None, question).then(respond, inputs, outputs)
-        clear.click(lambda: ([], "", ""), None, [chatbot, sources, question])
-        files.upload(upload, files, [status, table, chosen, files])
-        remove.click(delete, chosen, [status, table, chosen])
+        clear.click(lambda: ([], "", "", [], "", ""), None, [chatbot, sources, question, answers, viewer, stale])
+        view_open.click(open_view, [view_request, answers], viewer)
+        checked = [answers, sources, stale, seen]
+        recheck_button.click(lambda a, s: recheck(a, s, force=True), [answers, seen], checked)
+        gr.Timer(CHECK_EVERY_S).tick(recheck, [answers, seen], checked, api_visibility="private")
+        files.upload(upload, files, [status, table, chosen, files]).then(recheck, [answers, seen], checked)
+        remove.click(delete, chosen, [status, table, chosen]).then(recheck, [answers, seen], checked)
         run.click(run_eval, [evalset, eval_k, eval_limit, compare], [eval_summary, chart, metrics])
-        demo.load(on_load, None, [chatbot, table, chosen])
+        demo.load(on_load, None, [chatbot, table, chosen, seen])
     return demo
 
 
@@ -388,6 +543,7 @@ def mount_ui(app: FastAPI, service: RagService, key: str | None) -> None:
         demo,
         path="/ui",
         css=CSS,
+        js=VIEWER_JS,
         ssr_mode=False,  # server-side rendering needs Node.js; the plain client is enough
         # The browser UI logs in with the key as password (a browser cannot send a Bearer header).
         # Compared as UTF-8 bytes: compare_digest refuses str that is not ASCII (a 500).

@@ -1,0 +1,123 @@
+"""The source viewer and stale marks in the web UI, in a real headless Chromium (Debian's chromium
+driven by Playwright) against a real ``rag serve`` (extractive generator: the generator does not matter
+here, the citations do)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.server import ROOT, Server, serve
+from tests.test_ui_browser import CHROMIUM, FLAGS
+from tests.test_viewer import FERRY, LIGHTHOUSE, NOTES, report_pdf
+
+# The README's screenshot of the viewer; written by this test (RAG_SCREENSHOTS=0 leaves it alone).
+SCREENSHOT = ROOT / "docs" / "viewer.png"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("viewer-ui")
+    corpus = folder / "corpus"
+    corpus.mkdir()
+    (corpus / "report.pdf").write_bytes(report_pdf())
+    (corpus / "notes.md").write_text(NOTES)
+    with serve(folder, {"RAG_LLM": "extractive"}) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert shutil.which(CHROMIUM), "Chromium missing: `make test` installs Debian's chromium package"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser: Browser, server: Server) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{server.url}/ui/")
+    yield page
+    context.close()
+
+
+def ask(page: Page, question: str) -> None:
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+
+
+def test_clicking_a_pdf_citation_opens_its_page_with_the_passage_marked(page: Page, tmp_path: Path) -> None:
+    ask(page, LIGHTHOUSE)
+    card = page.locator("#sources .source").first
+    expect(card).to_contain_text("report.pdf, p. 2", timeout=120_000)  # the page label
+
+    page.locator("#chat a[href='#source-1']").click()
+    viewer = page.locator("#viewer .viewer")
+    expect(viewer).to_contain_text("report.pdf, p. 2", timeout=30_000)
+    expect(viewer).to_contain_text("page 2 of 3")
+    image = viewer.locator(".page img")
+    expect(image).to_be_visible()
+    boxes = viewer.locator(".page .box")
+    expect(boxes).to_have_count(2)  # the passage's two lines
+    # The marks lie on the rendered page, in its upper part where the passage is printed.
+    img, first = image.bounding_box(), boxes.first.bounding_box()
+    assert img and first
+    assert img["x"] <= first["x"] < img["x"] + img["width"] / 2
+    assert img["y"] < first["y"] < img["y"] + img["height"] / 4
+    assert first["width"] > 100 and 4 < first["height"] < 20
+
+    shot = tmp_path / "viewer.png"
+    page.screenshot(path=shot, full_page=True)
+    assert shot.stat().st_size > 20_000
+    if os.environ.get("RAG_SCREENSHOTS", "1") != "0":
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copy(shot, SCREENSHOT)
+
+
+def test_clicking_a_text_citation_opens_the_text_around_it(page: Page) -> None:
+    ask(page, FERRY)
+    expect(page.locator("#sources .source").first).to_contain_text("notes.md", timeout=120_000)
+    page.locator("#sources a.open").first.click()  # the [n] of the sources panel opens it too
+    viewer = page.locator("#viewer .viewer")
+    expect(viewer.locator(".text mark")).to_contain_text("The ferry to Skagen leaves the harbour at nine")
+    expect(viewer.locator(".text")).to_contain_text("Timetables change every spring")
+    expect(viewer.locator(".page")).to_have_count(0)
+
+
+def test_an_earlier_answer_opens_its_own_passage(page: Page) -> None:
+    ask(page, FERRY)
+    expect(page.locator("#sources .source").first).to_contain_text("notes.md", timeout=120_000)
+    ask(page, LIGHTHOUSE)
+    expect(page.locator("#sources .source").first).to_contain_text("report.pdf", timeout=120_000)
+    page.locator("#chat a[href='#source-1']").first.click()  # [1] of the first answer
+    expect(page.locator("#viewer .text mark")).to_contain_text("ferry to Skagen", timeout=30_000)
+    page.locator("#chat a[href='#source-1']").last.click()
+    expect(page.locator("#viewer .page .box")).to_have_count(2, timeout=30_000)
+
+
+def test_a_source_changed_elsewhere_is_marked_stale(page: Page, server: Server) -> None:
+    ask(page, FERRY)
+    expect(page.locator("#sources .source").first).to_contain_text("notes.md", timeout=120_000)
+    expect(page.locator("#sources .source.stale")).to_have_count(0)
+    # Another client replaces the document; the open page notices on its own.
+    new = NOTES.replace("at nine", "at half past nine")
+    with server.client() as client:
+        r = client.post("/api/documents", files={"file": ("notes.md", new.encode())})
+        assert r.status_code == 200, r.text
+    try:
+        expect(page.locator("#stale-note")).to_contain_text("answer 1: [1] notes.md", timeout=30_000)
+        expect(page.locator("#sources .source.stale")).to_contain_text("changed since this answer")
+        page.locator("#chat a[href='#source-1']").click()
+        expect(page.locator("#viewer .stale-badge")).to_contain_text("no longer in 'notes.md'", timeout=30_000)
+    finally:
+        with httpx.Client(base_url=server.url, headers=server.headers) as client:
+            client.post("/api/documents", files={"file": ("notes.md", NOTES.encode())})
