@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -99,6 +99,52 @@ def settings(tmp_path: Path, corpus: Path, backend: str, request: pytest.Fixture
 @pytest.fixture()
 def store(settings: Settings) -> Store:
     return Store(settings)
+
+
+@pytest.fixture(scope="session")
+def shared_indexes(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Callable[[str], Settings]:
+    """The default article indexed once per session and Chroma mode (real Chroma, the bundled embedder):
+    embedding it again for every test that only reads it cost seconds a test."""
+    from rag.factory import build_ingestor
+
+    built: dict[str, Settings] = {}
+
+    def index(backend: str) -> Settings:
+        if backend not in built:
+            folder = tmp_path_factory.mktemp(f"indexed-{backend}")
+            corpus = folder / "corpus"
+            corpus.mkdir()
+            shutil.copy(ARTICLE, corpus / ARTICLE.name)
+            server = {}
+            if backend == "server":
+                server = {"chroma_url": request.getfixturevalue("chroma_server"), "collection": "shared-index"}
+            settings = Settings(
+                corpus_dir=corpus, data_dir=folder / "index", llm="extractive",
+                _env_file=None,  # type: ignore[call-arg]
+                **server,
+            )  # fmt: skip
+            build_ingestor(settings).run([corpus], progress=False)
+            built[backend] = settings
+        return built[backend]
+
+    return index
+
+
+@pytest.fixture()
+def indexed_settings(shared_indexes: Callable[[str], Settings], backend: str) -> Iterator[Settings]:
+    """Settings of the shared index of the default article, for tests that only read it: a test that
+    writes to it fails here (use ``settings`` and an index of the test's own instead)."""
+    settings = shared_indexes(backend)
+    version = Store(settings).version()
+    yield settings
+    assert Store(settings).version() == version, "this test wrote to the shared index: give it an index of its own"
+
+
+@pytest.fixture()
+def indexed_store(indexed_settings: Settings) -> Store:
+    return Store(indexed_settings)
 
 
 @pytest.fixture(scope="session")
