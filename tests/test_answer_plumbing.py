@@ -13,91 +13,93 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import IndexMissing, InvalidQuestion
 from rag.generate import ABSTAIN_TEXT, DEFAULT_CTX, LLMGenerator, Tokens
-from rag.ingest import Ingestor
 from rag.retrieve import HybridRetriever
 from rag.schema import Answer, Turn
 from rag.store import Store
 from tests.server import ARTICLE
 
 
-def engine(settings: Settings, embedder: Embedder, *replies: str, ingest: bool = True) -> QAEngine:
-    store = Store(settings)
-    if ingest:
-        Ingestor(settings, store, embedder).run([settings.corpus_dir], progress=False)
+def engine(settings: Settings, embedder: Embedder, *replies: str) -> QAEngine:
+    """The chain over the index ``settings`` name (the shared one of the default article, or an empty one)."""
     model = GenericFakeChatModel(messages=iter([AIMessage(content=r) for r in replies]))
-    retriever = HybridRetriever(store=store, embedder=embedder, k=3)
+    retriever = HybridRetriever(store=Store(settings), embedder=embedder, k=3)
     return QAEngine(settings, retriever, LLMGenerator(model, "fake"))
 
 
 MAHER = "Where did Maher al-Assad flee to?"
 
 
-def test_valid_marker_becomes_a_citation_with_span(settings: Settings, embedder: Embedder) -> None:
-    answer = engine(settings, embedder, "Maher al-Assad fled to Iraq [1].").ask(MAHER)
+def test_valid_marker_becomes_a_citation_with_span(indexed_settings: Settings, embedder: Embedder) -> None:
+    answer = engine(indexed_settings, embedder, "Maher al-Assad fled to Iraq [1].").ask(MAHER)
     assert not answer.abstained and answer.grounded
     assert answer.answer == "Maher al-Assad fled to Iraq [1]."
     (c,) = answer.citations
     assert c.n == 1 and "fled to Iraq" in c.text and c.source == "syria-assad-fall.txt"
-    assert settings.corpus_dir.joinpath(c.source).read_text()[c.start : c.end] == c.text
+    assert indexed_settings.corpus_dir.joinpath(c.source).read_text()[c.start : c.end] == c.text
     assert {"retrieve", "generate", "first_token", "total"} <= set(answer.timings_ms)
 
 
-def test_a_marker_to_no_passage_is_dropped_and_the_claim_reattributed(settings: Settings, embedder: Embedder) -> None:
-    answer = engine(settings, embedder, "Maher al-Assad fled to Iraq [7].").ask(MAHER)
+def test_a_marker_to_no_passage_is_dropped_and_the_claim_reattributed(
+    indexed_settings: Settings, embedder: Embedder
+) -> None:
+    answer = engine(indexed_settings, embedder, "Maher al-Assad fled to Iraq [7].").ask(MAHER)
     assert answer.answer == "Maher al-Assad fled to Iraq. [1]"
     assert [c.n for c in answer.citations] == [1] and "fled to Iraq" in answer.citations[0].text
 
 
-def test_a_claim_spanning_two_passages_cites_both(settings: Settings, embedder: Embedder) -> None:
+def test_a_claim_spanning_two_passages_cites_both(indexed_settings: Settings, embedder: Embedder) -> None:
     reply = "Mr. al-Assad flew to Moscow, and Bilal Shahadi was released from Sednaya [1]."
-    answer = engine(settings, embedder, reply).ask("Where did al-Assad fly, and who was released from Sednaya?")
+    answer = engine(indexed_settings, embedder, reply).ask("Where did al-Assad fly, and who was released from Sednaya?")
     assert answer.grounded and len(answer.citations) == 2
     texts = " ".join(c.text for c in answer.citations)
     assert "Moscow" in texts and "Sednaya" in texts
 
 
-def test_a_number_no_passage_contains_is_not_presented(settings: Settings, embedder: Embedder) -> None:
-    answer = engine(settings, embedder, "Al-Assad arrived in Moscow on December 9, 2024 [1].").ask(
+def test_a_number_no_passage_contains_is_not_presented(indexed_settings: Settings, embedder: Embedder) -> None:
+    answer = engine(indexed_settings, embedder, "Al-Assad arrived in Moscow on December 9, 2024 [1].").ask(
         "On what date did al-Assad arrive in Moscow?"
     )
     assert answer.abstained
 
 
-def test_a_how_many_question_needs_a_quantity(settings: Settings, embedder: Embedder) -> None:
-    answer = engine(settings, embedder, "Bilal Shahadi was released from Sednaya prison [1].").ask(
+def test_a_how_many_question_needs_a_quantity(indexed_settings: Settings, embedder: Embedder) -> None:
+    answer = engine(indexed_settings, embedder, "Bilal Shahadi was released from Sednaya prison [1].").ask(
         "How many prisoners were released from Sednaya prison?"
     )
     assert answer.abstained
 
 
-def test_an_answer_from_memory_is_not_presented(settings: Settings, embedder: Embedder) -> None:
-    answer = engine(settings, embedder, "Ahmed al-Sharaa became president [1].").ask(
+def test_an_answer_from_memory_is_not_presented(indexed_settings: Settings, embedder: Embedder) -> None:
+    answer = engine(indexed_settings, embedder, "Ahmed al-Sharaa became president [1].").ask(
         "Who became president after al-Assad?"
     )
     assert answer.abstained and answer.citations == []
 
 
-def test_model_abstention_is_flagged(settings: Settings, embedder: Embedder) -> None:
-    answer = engine(settings, embedder, "The documents do not say.").ask("How old is Bashar al-Assad?")
+def test_model_abstention_is_flagged(indexed_settings: Settings, embedder: Embedder) -> None:
+    answer = engine(indexed_settings, embedder, "The documents do not say.").ask("How old is Bashar al-Assad?")
     assert answer.abstained and answer.answer == ABSTAIN_TEXT
 
 
-def test_unrelated_question_abstains_without_calling_the_model(settings: Settings, embedder: Embedder) -> None:
-    eng = engine(settings, embedder)  # no scripted reply: calling the model would raise
+def test_unrelated_question_abstains_without_calling_the_model(indexed_settings: Settings, embedder: Embedder) -> None:
+    eng = engine(indexed_settings, embedder)  # no scripted reply: calling the model would raise
     answer = eng.ask("Who won the 2022 World Cup?")
     assert answer.abstained and "generate" not in answer.timings_ms
 
 
-def test_stream_yields_tokens_then_the_answer(settings: Settings, embedder: Embedder) -> None:
-    events = list(engine(settings, embedder, "Maher al-Assad fled to Iraq [1].").stream(MAHER))
+def test_stream_yields_tokens_then_the_answer(indexed_settings: Settings, embedder: Embedder) -> None:
+    events = list(engine(indexed_settings, embedder, "Maher al-Assad fled to Iraq [1].").stream(MAHER))
     tokens, final = events[:-1], events[-1]
     assert len(tokens) > 1 and all(isinstance(t, str) for t in tokens)
     assert isinstance(final, Answer) and "".join(tokens) == "Maher al-Assad fled to Iraq [1]."
 
 
-def test_follow_up_is_rewritten_before_retrieval(settings: Settings, embedder: Embedder) -> None:
+def test_follow_up_is_rewritten_before_retrieval(indexed_settings: Settings, embedder: Embedder) -> None:
     eng = engine(
-        settings, embedder, "Where did Bashar al-Assad fly first?", "He first flew to a Russian military base [1]."
+        indexed_settings,
+        embedder,
+        "Where did Bashar al-Assad fly first?",
+        "He first flew to a Russian military base [1].",
     )
     history = [
         Turn(role="user", content="Why did Bashar al-Assad leave Damascus?"),
@@ -109,20 +111,20 @@ def test_follow_up_is_rewritten_before_retrieval(settings: Settings, embedder: E
     assert "Russian military base" in answer.citations[0].text
 
 
-def test_the_chain_is_a_langchain_runnable(settings: Settings, embedder: Embedder) -> None:
-    answer = engine(settings, embedder, "Maher al-Assad fled to Iraq [1].").chain.invoke({"question": MAHER})
+def test_the_chain_is_a_langchain_runnable(indexed_settings: Settings, embedder: Embedder) -> None:
+    answer = engine(indexed_settings, embedder, "Maher al-Assad fled to Iraq [1].").chain.invoke({"question": MAHER})
     assert isinstance(answer, Answer) and answer.citations
 
 
 @pytest.mark.parametrize("question", ["", "   ", "x" * 2001])
 def test_bad_questions_are_refused(settings: Settings, embedder: Embedder, question: str) -> None:
     with pytest.raises(InvalidQuestion):
-        engine(settings, embedder, ingest=False).ask(question)
+        engine(settings, embedder).ask(question)
 
 
 def test_missing_index_is_a_clear_error(settings: Settings, embedder: Embedder) -> None:
     with pytest.raises(IndexMissing, match="rag ingest"):
-        engine(settings, embedder, ingest=False).ask(MAHER)
+        engine(settings, embedder).ask(MAHER)
 
 
 class RecordingChat(GenericFakeChatModel):
@@ -135,14 +137,13 @@ class RecordingChat(GenericFakeChatModel):
         return super()._generate(messages, *args, **kwargs)
 
 
-def test_a_long_conversation_is_cut_to_fit_the_rewrite_prompt(settings: Settings, embedder: Embedder) -> None:
+def test_a_long_conversation_is_cut_to_fit_the_rewrite_prompt(indexed_settings: Settings, embedder: Embedder) -> None:
     """A 20 KB history used to go whole (its last 8 turns) into the rewrite prompt, past the context."""
-    store = Store(settings)
-    Ingestor(settings, store, embedder).run([settings.corpus_dir], progress=False)
     replies = ["Where did Maher al-Assad flee to?", "Maher al-Assad fled to Iraq [1]."]
     model = RecordingChat(messages=iter([AIMessage(content=r) for r in replies]))
     generator = LLMGenerator(model, "fake")
-    eng = QAEngine(settings, HybridRetriever(store=store, embedder=embedder, k=3), generator)
+    retriever = HybridRetriever(store=Store(indexed_settings), embedder=embedder, k=3)
+    eng = QAEngine(indexed_settings, retriever, generator)
     article = " ".join(ARTICLE.read_text().split())
     history = [
         Turn(role=role, content=text)

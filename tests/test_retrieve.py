@@ -17,8 +17,8 @@ def indexed(settings: Settings, embedder: Embedder) -> Store:
     return store
 
 
-def test_hybrid_finds_the_passage_and_scores_it(settings: Settings, embedder: Embedder) -> None:
-    retriever = HybridRetriever(store=indexed(settings, embedder), embedder=embedder, k=3)
+def test_hybrid_finds_the_passage_and_scores_it(indexed_store: Store, embedder: Embedder) -> None:
+    retriever = HybridRetriever(store=indexed_store, embedder=embedder, k=3)
     results = retriever.search("Where did Maher al-Assad flee to?")
     assert len(results) == 3
     assert "fled to Iraq" in results[0].chunk.text
@@ -26,17 +26,17 @@ def test_hybrid_finds_the_passage_and_scores_it(settings: Settings, embedder: Em
     assert results[0].fused >= results[1].fused >= results[2].fused
 
 
-def test_it_is_a_langchain_retriever(settings: Settings, embedder: Embedder) -> None:
-    retriever = HybridRetriever(store=indexed(settings, embedder), embedder=embedder, k=2)
+def test_it_is_a_langchain_retriever(indexed_store: Store, embedder: Embedder) -> None:
+    retriever = HybridRetriever(store=indexed_store, embedder=embedder, k=2)
     docs = retriever.invoke("Sednaya prison")
     assert len(docs) == 2
     assert "Sednaya" in docs[0].page_content
     assert docs[0].metadata["source"] == "syria-assad-fall.txt"
 
 
-def test_unrelated_questions_score_low(settings: Settings, embedder: Embedder) -> None:
-    retriever = HybridRetriever(store=indexed(settings, embedder), embedder=embedder, k=3)
-    assert max(r.score for r in retriever.search("Who won the 2022 World Cup?")) < settings.min_score
+def test_unrelated_questions_score_low(indexed_settings: Settings, indexed_store: Store, embedder: Embedder) -> None:
+    retriever = HybridRetriever(store=indexed_store, embedder=embedder, k=3)
+    assert max(r.score for r in retriever.search("Who won the 2022 World Cup?")) < indexed_settings.min_score
 
 
 def test_bm25_sees_new_documents_after_ingest(settings: Settings, embedder: Embedder) -> None:
@@ -48,17 +48,17 @@ def test_bm25_sees_new_documents_after_ingest(settings: Settings, embedder: Embe
     assert "Zanzibarian" in retriever.search("Zanzibarian")[0].chunk.text
 
 
-def test_dense_and_bm25_modes_each_work(settings: Settings, embedder: Embedder) -> None:
-    store = indexed(settings, embedder)
+def test_dense_and_bm25_modes_each_work(indexed_store: Store, embedder: Embedder) -> None:
     for mode in ("dense", "bm25"):
-        hits = HybridRetriever(store=store, embedder=embedder, k=2, mode=mode).search("Bilal Shahadi Sednaya")
+        hits = HybridRetriever(store=indexed_store, embedder=embedder, k=2, mode=mode).search("Bilal Shahadi Sednaya")
         assert "Bilal Shahadi" in hits[0].chunk.text, mode
 
 
-def test_asking_for_more_passages_than_the_index_holds_returns_them_all(settings: Settings, embedder: Embedder) -> None:
-    store = indexed(settings, embedder)
-    hits = HybridRetriever(store=store, embedder=embedder, k=50, fetch_k=100).search("Assad")
-    assert len(hits) == store.count() > 0
+def test_asking_for_more_passages_than_the_index_holds_returns_them_all(
+    indexed_store: Store, embedder: Embedder
+) -> None:
+    hits = HybridRetriever(store=indexed_store, embedder=embedder, k=50, fetch_k=100).search("Assad")
+    assert len(hits) == indexed_store.count() > 0
     assert len({h.chunk.id for h in hits}) == len(hits)
 
 
