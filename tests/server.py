@@ -1,4 +1,6 @@
-"""A real ``rag serve`` process on a free loopback port, for end-to-end tests of the API and UI."""
+"""The app under test: a real ``rag serve`` process on a free loopback port (end-to-end tests that need
+sockets, processes or the web UI), or the same app driven in this process by Starlette's TestClient
+(contracts and error cases)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+from fastapi.testclient import TestClient
+
+from rag.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = ROOT / "corpus" / "syria-assad-fall.txt"
@@ -43,8 +49,12 @@ def free_port() -> int:
 
 @contextmanager
 def serve(folder: Path, env: dict[str, str], ready_timeout: float = 240, wait_ready: bool = True) -> Iterator[Server]:
-    """Index the default article into ``folder`` and run ``rag serve`` there until the block ends;
-    ``wait_ready=False`` waits only for /healthz (for servers that are meant never to be ready)."""
+    """Run ``rag serve`` on a corpus folder holding the default article until the block ends.
+
+    The server indexes the folder itself at start-up (its check of the corpus folder against the index)
+    and /readyz waits for that, so no ``rag ingest`` process is needed first. ``wait_ready=False`` waits
+    only for /healthz (for servers that are meant never to be ready): there the folder is indexed by
+    ``rag ingest`` before the server starts, since readiness will not say when its own indexing is done."""
     corpus = folder / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     shutil.copy(ARTICLE, corpus / ARTICLE.name)
@@ -60,14 +70,15 @@ def serve(folder: Path, env: dict[str, str], ready_timeout: float = 240, wait_re
         "ANONYMIZED_TELEMETRY": "False",
         **env,
     }
-    subprocess.run(
-        [sys.executable, "-m", "rag.cli", "ingest"],
-        env=environ,
-        cwd=folder,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    if not wait_ready:
+        subprocess.run(
+            [sys.executable, "-m", "rag.cli", "ingest"],
+            env=environ,
+            cwd=folder,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     log = folder / "server.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -99,3 +110,40 @@ def serve(folder: Path, env: dict[str, str], ready_timeout: float = 240, wait_re
             proc.kill()
         # Every test that used the server must have left it without a crash.
         assert "Traceback" not in log.read_text(), log.read_text()
+
+
+# The loopback name the app answers to by default (TestClient's own "testserver" is not one).
+IN_PROCESS_URL = "http://127.0.0.1"
+
+
+def app_settings(folder: Path, **overrides: Any) -> Settings:
+    """Settings as ``serve`` gives its server: a corpus folder holding the default article, the index beside
+    it, the extractive generator, no example questions; ``overrides`` as RAG_* variables would set them."""
+    corpus = folder / "corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ARTICLE, corpus / ARTICLE.name)
+    fields: dict[str, Any] = {"corpus_dir": corpus, "data_dir": folder / "index", "llm": "extractive", "examples": 0}
+    return Settings(_env_file=None, **(fields | overrides))  # type: ignore[call-arg]
+
+
+@contextmanager
+def in_process(settings: Settings, timeout: float = 240) -> Iterator[TestClient]:
+    """The app ``rag serve`` runs (routes, middleware, error handlers, service), minus the web UI, in this
+    process: no port and no process start. Its start-up runs as in a server (the corpus folder is indexed,
+    models load) and the client waits for /readyz. An exception the app does not turn into a response is
+    raised in the test, with its traceback; the key, when set, is sent with every request."""
+    from api.app import create_app
+
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with TestClient(create_app(settings, ui=False), base_url=IN_PROCESS_URL, headers=headers) as client:
+        deadline = time.monotonic() + timeout
+        while (ready := client.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, f"not ready: {ready.text}"
+            time.sleep(0.1)
+        yield client
+
+
+def anonymous(client: TestClient) -> TestClient:
+    """A client of the same running app that sends no key."""
+    return TestClient(client.app, base_url=IN_PROCESS_URL)
