@@ -1,6 +1,10 @@
-"""The HTTP API on a real uvicorn server (extractive generator, API key set): auth, bad input, documents.
+"""The HTTP API's contracts and error cases (extractive generator, API key set), in-process through
+Starlette's TestClient on the app ``rag serve`` runs: real Chroma (embedded, then a real Chroma server),
+the real embedder. Auth, bad input, documents, evaluation jobs.
 
-Answers with the local LLM are tested in test_api_llm.py; this file covers everything else end to end.
+Answers with the local LLM are tested over a real server in test_api_llm.py; what needs a real socket or
+process (streamed bodies, Host and Origin checks, crashes, load) in test_security.py, test_faults.py,
+test_uploads_hardening.py and test_store_outage.py.
 """
 
 from __future__ import annotations
@@ -9,11 +13,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from rag.writes import LOCK_NAME
-from tests.server import ARTICLE, ROOT, Server, serve
+from tests.server import ARTICLE, ROOT, anonymous, app_settings, in_process
 
 EVALS = ROOT / "evals"
 
@@ -22,36 +26,37 @@ MAHER = "Where did Maher al-Assad flee to?"
 
 
 @pytest.fixture(scope="module", params=["embedded", "server"])
-def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Server]:
-    """Every test here runs against a server on the embedded store, then on a real Chroma server."""
-    env = {"RAG_LLM": "extractive", "RAG_API_KEY": KEY, "RAG_MAX_FILE_MB": "0.05", "RAG_EVALS_DIR": str(EVALS)}
+def client(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """Every test here runs against the app on the embedded store, then on a real Chroma server."""
+    chroma = {}
     if request.param == "server":
-        env |= {"RAG_CHROMA_URL": request.getfixturevalue("chroma_server"), "RAG_COLLECTION": "api-tests"}
-    with serve(tmp_path_factory.mktemp("api"), env) as s:
-        yield s
-
-
-@pytest.fixture()
-def client(server: Server) -> Iterator[httpx.Client]:
-    with server.client() as c:
+        chroma = {"chroma_url": request.getfixturevalue("chroma_server"), "collection": "api-tests"}
+    settings = app_settings(tmp_path_factory.mktemp("api"), api_key=KEY, max_file_mb=0.05, evals_dir=EVALS, **chroma)
+    with in_process(settings) as c:
         yield c
 
 
-def test_key_required_everywhere_but_healthz(server: Server) -> None:
-    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+@pytest.fixture()
+def app_corpus(client: TestClient) -> Path:
+    return client.app.state.service.settings.corpus_dir  # type: ignore[attr-defined]
+
+
+def test_key_required_everywhere_but_healthz(client: TestClient) -> None:
+    nobody = anonymous(client)
+    assert nobody.get("/healthz").json() == {"status": "ok"}
     for method, path in [("GET", "/api/documents"), ("POST", "/api/ask"), ("GET", "/readyz"), ("GET", "/docs"),
                          ("GET", "/openapi.json")]:  # fmt: skip
-        r = httpx.request(method, f"{server.url}{path}", json={"question": MAHER})
+        r = nobody.request(method, path, json={"question": MAHER})
         assert r.status_code == 401, (path, r.text)
         assert r.headers["www-authenticate"] == "Bearer"
         assert "API key" in r.json()["detail"]
-    wrong = httpx.get(f"{server.url}/api/documents", headers={"Authorization": "Bearer nope"})
+    wrong = nobody.get("/api/documents", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
-    openai_style = httpx.get(f"{server.url}/v1/models")
+    openai_style = nobody.get("/v1/models")
     assert openai_style.status_code == 401 and "API key" in openai_style.json()["error"]["message"]
 
 
-def test_ask_answers_with_citations(client: httpx.Client) -> None:
+def test_ask_answers_with_citations(client: TestClient) -> None:
     r = client.post("/api/ask", json={"question": MAHER, "k": 3})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -77,13 +82,13 @@ def test_ask_answers_with_citations(client: httpx.Client) -> None:
         ({}, 422, "Field required"),
     ],
 )
-def test_bad_questions_are_4xx_with_a_message(client: httpx.Client, payload: dict, status: int, message: str) -> None:
+def test_bad_questions_are_4xx_with_a_message(client: TestClient, payload: dict, status: int, message: str) -> None:
     r = client.post("/api/ask", json=payload)
     assert r.status_code == status, r.text
     assert message in r.text
 
 
-def test_huge_bodies_are_refused_before_reading(client: httpx.Client) -> None:
+def test_huge_bodies_are_refused_before_reading(client: TestClient) -> None:
     r = client.post(
         "/api/ask", content=b"{" + b" " * (11 * 1024 * 1024) + b"}", headers={"content-type": "application/json"}
     )
@@ -92,19 +97,19 @@ def test_huge_bodies_are_refused_before_reading(client: httpx.Client) -> None:
     assert r.status_code == 413
 
 
-def test_malformed_json_body_is_4xx(client: httpx.Client) -> None:
+def test_malformed_json_body_is_4xx(client: TestClient) -> None:
     r = client.post("/api/ask", content=b"\xff{not json", headers={"content-type": "application/json"})
     assert 400 <= r.status_code < 500
 
 
-def test_stream_sends_answer_event(client: httpx.Client) -> None:
+def test_stream_sends_answer_event(client: TestClient) -> None:
     with client.stream("POST", "/api/ask/stream", json={"question": MAHER}) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         events = [line.removeprefix("event: ") for line in r.iter_lines() if line.startswith("event: ")]
     assert events[-1] == "answer" and events[:-1] and set(events[:-1]) == {"token"}
 
 
-def test_openai_errors_use_openai_shape(client: httpx.Client) -> None:
+def test_openai_errors_use_openai_shape(client: TestClient) -> None:
     r = client.post("/v1/chat/completions", json={"model": "rag", "messages": [{"role": "assistant", "content": "x"}]})
     assert r.status_code == 422 and "last message must be a user message" in r.json()["error"]["message"]
     r = client.post("/v1/chat/completions", json={"model": "gpt-4", "messages": [{"role": "user", "content": "x"}]})
@@ -112,13 +117,13 @@ def test_openai_errors_use_openai_shape(client: httpx.Client) -> None:
     assert {m["id"] for m in client.get("/v1/models").json()["data"]} >= {"rag", "rag-extractive"}
 
 
-def test_upload_list_ask_delete(client: httpx.Client, server: Server) -> None:
+def test_upload_list_ask_delete(client: TestClient, app_corpus: Path) -> None:
     text = b"The lighthouse of Port Ellery was painted green in 1911 by the harbour master, Ada Quill.\n"
     r = client.post("/api/documents", files={"file": ("lighthouse.txt", text, "text/plain")})
     assert r.status_code == 201, r.text
     assert r.json()["file"]["status"] == "added" and r.json()["document"]["chunks"] == 1
     doc_id = r.json()["document"]["id"]
-    assert (server.corpus / "lighthouse.txt").read_bytes() == text
+    assert (app_corpus / "lighthouse.txt").read_bytes() == text
 
     listed = client.get("/api/documents").json()["documents"]
     assert {d["source"] for d in listed} == {ARTICLE.name, "lighthouse.txt"}
@@ -131,17 +136,17 @@ def test_upload_list_ask_delete(client: httpx.Client, server: Server) -> None:
     # A bad file under the same name is refused and the good one is kept, in the index and on disk.
     bad = client.post("/api/documents", files={"file": ("lighthouse.txt", b"\x00\x01\x02binary", "text/plain")})
     assert bad.status_code == 422 and "binary" in bad.json()["detail"]
-    assert (server.corpus / "lighthouse.txt").read_bytes() == text
+    assert (app_corpus / "lighthouse.txt").read_bytes() == text
     assert any(d["id"] == doc_id for d in client.get("/api/documents").json()["documents"])
 
     gone = client.delete(f"/api/documents/{doc_id}")
     assert gone.status_code == 200 and gone.json()["status"] == "removed"
-    assert not (server.corpus / "lighthouse.txt").exists()
+    assert not (app_corpus / "lighthouse.txt").exists()
     assert client.delete(f"/api/documents/{doc_id}").status_code == 404
     assert {d["source"] for d in client.get("/api/documents").json()["documents"]} == {ARTICLE.name}
 
 
-def test_non_utf8_upload_is_decoded(client: httpx.Client) -> None:
+def test_non_utf8_upload_is_decoded(client: TestClient) -> None:
     text = "Le café de la gare ouvre à six heures, dit Mme Bérénice Ardent.\n".encode("cp1252")
     r = client.post("/api/documents", files={"file": ("cafe.txt", text, "text/plain")})
     assert r.status_code == 201, r.text
@@ -163,20 +168,20 @@ def test_non_utf8_upload_is_decoded(client: httpx.Client) -> None:
     ],
 )
 def test_bad_uploads_are_4xx_and_leave_nothing(
-    client: httpx.Client, server: Server, name: str, data: bytes, status: int, message: str
+    client: TestClient, app_corpus: Path, name: str, data: bytes, status: int, message: str
 ) -> None:
     r = client.post("/api/documents", files={"file": (name, data, "application/octet-stream")})
     assert r.status_code == status, r.text
     assert message in r.json()["detail"]
     # (the write lock file stays: it is the same for every write, never a document nor a leftover)
-    assert sorted(p.name for p in server.corpus.iterdir() if p.name != LOCK_NAME) == [ARTICLE.name]
+    assert sorted(p.name for p in app_corpus.iterdir() if p.name != LOCK_NAME) == [ARTICLE.name]
 
 
-def test_upload_without_file_is_4xx(client: httpx.Client) -> None:
+def test_upload_without_file_is_4xx(client: TestClient) -> None:
     assert client.post("/api/documents").status_code == 422
 
 
-def wait_for(client: httpx.Client, job_id: str, timeout: float = 300) -> dict:
+def wait_for(client: TestClient, job_id: str, timeout: float = 300) -> dict:
     deadline = time.monotonic() + timeout
     while (job := client.get(f"/api/eval/{job_id}").json())["status"] == "running":
         assert time.monotonic() < deadline, job
@@ -184,7 +189,7 @@ def wait_for(client: httpx.Client, job_id: str, timeout: float = 300) -> dict:
     return job
 
 
-def test_evaluation_jobs(client: httpx.Client) -> None:
+def test_evaluation_jobs(client: TestClient) -> None:
     assert "seed.jsonl" in client.get("/api/evalsets").json()["evalsets"]
     started = client.post("/api/eval", json={"evalset": "seed.jsonl", "limit": 12})
     assert started.status_code == 202 and started.json()["status"] == "running"
@@ -221,13 +226,13 @@ def test_evaluation_jobs(client: httpx.Client) -> None:
         ({"evalset": "seed.jsonl", "k": 0}, 422, "greater than or equal to 1"),
     ],
 )
-def test_bad_eval_requests(client: httpx.Client, payload: dict, status: int, message: str) -> None:
+def test_bad_eval_requests(client: TestClient, payload: dict, status: int, message: str) -> None:
     r = client.post("/api/eval", json=payload)
     assert r.status_code == status and message in r.text, r.text
     assert client.get("/api/eval/nope").status_code == 404
 
 
-def test_empty_index_is_a_clear_409(client: httpx.Client, server: Server) -> None:
+def test_empty_index_is_a_clear_409(client: TestClient, app_corpus: Path) -> None:
     """Last in this module: deletes the only document."""
     (doc,) = client.get("/api/documents").json()["documents"]
     assert client.delete(f"/api/documents/{doc['id']}").status_code == 200
@@ -235,4 +240,4 @@ def test_empty_index_is_a_clear_409(client: httpx.Client, server: Server) -> Non
     assert r.status_code == 409 and "ingest" in r.json()["detail"]
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["chunks"] == 0  # still ready: uploads work
-    assert Path(server.corpus).is_dir()
+    assert app_corpus.is_dir()
