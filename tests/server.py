@@ -4,6 +4,7 @@ sockets, processes or the web UI), or the same app driven in this process by Sta
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -136,12 +137,31 @@ def in_process(settings: Settings, timeout: float = 240) -> Iterator[TestClient]
 
     key = settings.api_key.get_secret_value() if settings.api_key else None
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    with TestClient(create_app(settings, ui=False), base_url=IN_PROCESS_URL, headers=headers) as client:
-        deadline = time.monotonic() + timeout
-        while (ready := client.get("/readyz")).status_code != 200:
-            assert time.monotonic() < deadline, f"not ready: {ready.text}"
-            time.sleep(0.1)
-        yield client
+    tracebacks = _Tracebacks()
+    logging.getLogger().addHandler(tracebacks)
+    try:
+        with TestClient(create_app(settings, ui=False), base_url=IN_PROCESS_URL, headers=headers) as client:
+            deadline = time.monotonic() + timeout
+            while (ready := client.get("/readyz")).status_code != 200:
+                assert time.monotonic() < deadline, f"not ready: {ready.text}"
+                time.sleep(0.1)
+            yield client
+    finally:
+        logging.getLogger().removeHandler(tracebacks)
+    # As for a server process: every test that used the app left it without a logged error's traceback.
+    assert not tracebacks.seen, "\n\n".join(tracebacks.seen)
+
+
+class _Tracebacks(logging.Handler):
+    """Collects the errors logged with a traceback (the app's background threads included)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.seen.append(logging.Formatter().format(record))
 
 
 def anonymous(client: TestClient) -> TestClient:
