@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import tracemalloc
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from rag.cache import AnswerCache
 from rag.generate import Tokens, format_history
 from rag.schema import Answer, Turn
-from tests.server import ARTICLE, Server, serve
+from tests.server import ARTICLE, Server, app_settings, in_process
 
 MAHER = "Where did Maher al-Assad flee to?"
 BAD = "\ud800"  # a lone surrogate: JSON can carry it ("\\ud800"), UTF-8 cannot
@@ -114,16 +114,10 @@ def test_cache_does_not_keep_the_histories_it_was_asked_with() -> None:
     assert hit is not None and hit.answer == "a24" and hit.cached
 
 
-# --- 9 and other odd input: a clear 4xx over HTTP, never a 500 ---
+# --- 9 and other odd input: a clear 4xx over HTTP, never a 500 (in-process: an unhandled error raises) ---
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with serve(tmp_path_factory.mktemp("odd-input"), {"RAG_LLM": "extractive"}) as s:
-        yield s
-
-
-@pytest.fixture()
-def client(server: Server) -> Iterator[httpx.Client]:
-    with server.client(timeout=60) as c:
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with in_process(app_settings(tmp_path_factory.mktemp("odd-input"))) as c:
         yield c
 
 
@@ -234,7 +228,7 @@ def test_odd_chat_completions_are_422_in_openai_shape(client: httpx.Client, payl
     assert message in r.json()["error"]["message"], r.text
 
 
-def test_text_parts_and_extra_fields_are_understood(client: httpx.Client, server: Server) -> None:
+def test_text_parts_and_extra_fields_are_understood(client: httpx.Client) -> None:
     parts = [
         {"type": "text", "text": "Where did Maher al-Assad"},
         {"type": "image_url"},
@@ -243,4 +237,3 @@ def test_text_parts_and_extra_fields_are_understood(client: httpx.Client, server
     payload = {"messages": [{"role": "system", "content": "Be brief."}, user(parts)], "temperature": 0.3, "n": 1}
     r = post_raw(client, "/v1/chat/completions", payload)
     assert r.status_code == 200 and "Iraq" in r.json()["choices"][0]["message"]["content"], r.text
-    assert "Traceback" not in Path(server.log).read_text()
