@@ -66,7 +66,7 @@ def page_image(
     doc_id: DocId,
     page: Annotated[int, Path(ge=1, le=100_000)],
     service: Service,
-    scale: Annotated[float, Query(gt=0, le=4, description="Pixels per PDF point.")] = DEFAULT_SCALE,
+    scale: Annotated[float, Query(ge=0.1, le=4, description="Pixels per PDF point.")] = DEFAULT_SCALE,
 ) -> Response:
     """A page of an indexed PDF as a PNG image."""
     png = render_page(service.settings, service.store, doc_id, page, scale)

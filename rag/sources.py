@@ -26,7 +26,7 @@ from rag.config import Settings
 from rag.errors import NotFound, RagError, UnreadableDocument
 from rag.ingest import source_path
 from rag.loaders import Unreadable, load_text
-from rag.schema import Answer, Chunk, Citation
+from rag.schema import Answer, Chunk, Citation, UnicodeText
 from rag.store import FileRecord, Store, document_id, unavailable
 
 log = logging.getLogger(__name__)
@@ -86,10 +86,11 @@ class CitationRef(BaseModel):
     """A citation as an earlier answer gave it (its other fields are accepted and ignored)."""
 
     n: int | None = None
-    source: str = Field(max_length=4096)
-    chunk_id: str = Field("", max_length=128)
-    file_sha256: str = Field("", max_length=128)
-    index_version: str = Field("", max_length=128)
+    # Valid Unicode only: a lone surrogate (which JSON allows) cannot be encoded to look the file up.
+    source: UnicodeText = Field(max_length=4096)
+    chunk_id: UnicodeText = Field("", max_length=128)
+    file_sha256: UnicodeText = Field("", max_length=128)
+    index_version: UnicodeText = Field("", max_length=128)
 
 
 class CitationCheck(BaseModel):

@@ -124,10 +124,15 @@ def test_a_citation_without_a_hash_is_judged_by_its_passage(site: Site) -> None:
         ({"citations": "all"}, "valid list"),
         ({"citations": [{"source": "a.txt", "file_sha256": "x" * 1000}]}, "at most 128 characters"),
         ({"citations": [{"source": "a.txt"}] * 501}, "at most 500 items"),
+        ('{"citations": [{"source": "caf\\ud800.txt"}]}', "lone surrogate U+D800"),  # JSON allows it
     ],
 )
-def test_bad_check_requests_are_422(site: Site, body: dict, message: str) -> None:
-    r = site.client.post("/api/citations/check", json=body, headers=AUTH)
+def test_bad_check_requests_are_422(site: Site, body: dict | str, message: str) -> None:
+    if isinstance(body, str):  # as sent, escapes and all
+        headers = {**AUTH, "content-type": "application/json"}
+        r = site.client.post("/api/citations/check", content=body.encode(), headers=headers)
+    else:
+        r = site.client.post("/api/citations/check", json=body, headers=AUTH)
     assert r.status_code == 422, r.text
     assert message in str(r.json()["detail"])
 

@@ -196,6 +196,7 @@ def test_a_text_citation_opens_the_text_around_it(site: Site) -> None:
         ("/api/documents/{report}/pages/9", {}, 404, "has 3 pages"),
         ("/api/documents/{report}/pages/0", {}, 422, "greater than or equal to 1"),
         ("/api/documents/{report}/pages/1", {"scale": 100}, 422, "less than or equal to 4"),
+        ("/api/documents/{report}/pages/1", {"scale": 0}, 422, "greater than or equal to 0.1"),
         ("/api/documents/{notes}/pages/1", {}, 404, "not a PDF"),
         ("/api/documents/0123456789abcdef/pages/1", {}, 404, "no document"),
     ],
