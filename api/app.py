@@ -52,8 +52,9 @@ from rag.errors import (
     UnreadableDocument,
     UnsupportedFile,
 )
+from rag.queue import Ticket
 from rag.schema import Answer, EvalJob, FileResult
-from rag.service import RagService, Ticket
+from rag.service import RagService
 from rag.stream import AnswerStream
 
 log = logging.getLogger(__name__)

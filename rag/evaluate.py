@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, Field
 from tqdm import tqdm
 
 from rag.answer import MIN_SUPPORT, QAEngine
@@ -31,7 +30,16 @@ from rag.generators import model_name
 from rag.naive import TOP_K as naive_top_k
 from rag.naive import NaiveChain
 from rag.schema import Answer, ScoredChunk, Turn
-from rag.scoring import RETRIEVAL_CUTOFFS, EvalRecord, Metrics, Retrieved, score, summarize
+from rag.scoring import (
+    RETRIEVAL_CUTOFFS,
+    ConfigResult,
+    EvalRecord,
+    EvalReport,
+    Retrieved,
+    RunConfig,
+    score,
+    summarize,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,55 +53,6 @@ CONFIGURATIONS = {
     "naive": "baseline: 1000/200-char chunks, dense top-4, plain prompt, no abstention logic, no checks",
 }
 BASELINES = ("dense", "bm25", "naive")
-
-
-class RunConfig(BaseModel):
-    """What was run, so two reports can be compared knowing what differed."""
-
-    evalset: str
-    evalset_path: str
-    corpus: str
-    collection: str
-    questions: int
-    llm: str
-    llm_model: str
-    embedding_model: str
-    k: int
-    fetch_k: int
-    max_sentences: int
-    chunk_size: int
-    chunk_overlap: int
-    min_score: float
-    min_support: float
-    decline_threshold: float
-    extractive_min_score: float
-    git_commit: str | None
-    git_dirty: bool | None
-    started_at: str
-    machine: str
-
-
-class ConfigResult(BaseModel):
-    name: str
-    description: str
-    metrics: Metrics
-    seconds: float = Field(description="Wall time of this configuration's questions.")
-    reused: int = Field(0, description="Answers whose generation was reused from an identical earlier prompt.")
-
-
-class EvalReport(BaseModel):
-    config: RunConfig
-    results: list[ConfigResult] = Field(description="One per configuration; the first is the chain itself.")
-    records: list[EvalRecord] = Field(description="Every question of every configuration, with its verdicts.")
-    seconds: float = Field(description="Wall time of the whole run, indexing included.")
-
-    def result(self, name: str) -> ConfigResult:
-        return next(r for r in self.results if r.name == name)
-
-    def misses(self, config: str | None = None) -> list[EvalRecord]:
-        """Answerable questions not answered correctly with support, and unanswerable ones answered."""
-        name = config or self.results[0].name
-        return [r for r in self.records if r.config == name and not (r.supported if r.answerable else r.abstained)]
 
 
 @dataclass
@@ -156,7 +115,6 @@ def run_evaluation(
     limit: int | None = None,
     split: str | None = None,
     compare: bool | Sequence[str] = False,
-    out: Path | None = None,
     progress: ProgressFn | None = None,
 ) -> EvalReport:
     """Run an eval set (JSONL or manifest) and return the metrics of each configuration.
@@ -164,7 +122,7 @@ def run_evaluation(
     ``corpus`` (or the manifest's corpus) is indexed incrementally into a collection of its own; without
     one, the current index is evaluated. ``compare`` adds dense-only, BM25-only and the naive chain
     (``True``), or the named ones of them. ``split`` keeps one split's questions (``dev`` or ``test``).
-    ``out`` writes the report files there (see ``rag.reports.write_reports``).
+    Nothing is written: the caller writes the report files if it wants them (``rag.reports.write_reports``).
     """
     t0 = time.perf_counter()
     started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -213,10 +171,6 @@ def run_evaluation(
         records=records,
         seconds=round(time.perf_counter() - t0, 1),
     )
-    if out is not None:
-        from rag.reports import write_reports
-
-        write_reports(report, out)
     return report
 
 

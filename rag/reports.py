@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rag.config import Settings
-from rag.evaluate import EvalReport
+from rag.scoring import EvalReport
 
 # The quality metrics in the chart (all shares between 0 and 1); "hit@k" is the chain's own k.
 CHART_METRICS = [

@@ -193,3 +193,52 @@ def summarize(records: list[EvalRecord], k: int, cutoffs: tuple[int, ...] = RETR
         retrieval_p95_ms=m.percentile([r.retrieval_ms for r in records], 95),
         timed_questions=len(timed),
     )
+
+
+class RunConfig(BaseModel):
+    """What was run, so two reports can be compared knowing what differed."""
+
+    evalset: str
+    evalset_path: str
+    corpus: str
+    collection: str
+    questions: int
+    llm: str
+    llm_model: str
+    embedding_model: str
+    k: int
+    fetch_k: int
+    max_sentences: int
+    chunk_size: int
+    chunk_overlap: int
+    min_score: float
+    min_support: float
+    decline_threshold: float
+    extractive_min_score: float
+    git_commit: str | None
+    git_dirty: bool | None
+    started_at: str
+    machine: str
+
+
+class ConfigResult(BaseModel):
+    name: str
+    description: str
+    metrics: Metrics
+    seconds: float = Field(description="Wall time of this configuration's questions.")
+    reused: int = Field(0, description="Answers whose generation was reused from an identical earlier prompt.")
+
+
+class EvalReport(BaseModel):
+    config: RunConfig
+    results: list[ConfigResult] = Field(description="One per configuration; the first is the chain itself.")
+    records: list[EvalRecord] = Field(description="Every question of every configuration, with its verdicts.")
+    seconds: float = Field(description="Wall time of the whole run, indexing included.")
+
+    def result(self, name: str) -> ConfigResult:
+        return next(r for r in self.results if r.name == name)
+
+    def misses(self, config: str | None = None) -> list[EvalRecord]:
+        """Answerable questions not answered correctly with support, and unanswerable ones answered."""
+        name = config or self.results[0].name
+        return [r for r in self.records if r.config == name and not (r.supported if r.answerable else r.abstained)]

@@ -10,6 +10,7 @@ import pytest
 
 from rag.config import Settings
 from rag.evaluate import run_evaluation
+from rag.reports import write_reports
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.llm, pytest.mark.eval]
@@ -19,7 +20,8 @@ SEED = ROOT / "evals" / "seed.jsonl"
 
 def test_seed_set_meets_the_acceptance_floors(settings: Settings, corpus: Path, tmp_path: Path) -> None:
     local = settings.model_copy(update={"llm": "local"})
-    report = run_evaluation(local, SEED, corpus=corpus, out=tmp_path / "report")
+    report = run_evaluation(local, SEED, corpus=corpus)
+    write_reports(report, tmp_path / "report")
     m = report.results[0].metrics
     misses = [(r.id, r.answer) for r in report.misses()]
     assert m.accuracy is not None and m.accuracy >= 0.90, misses
@@ -43,7 +45,7 @@ def test_held_out_split_meets_its_floors(settings: Settings, tmp_path: Path) -> 
     questions about subjects they never mention (evals/wiki-out-of-corpus/README.md). Floors are the
     figures measured on this split (README, "Evaluation") less a margin for run-to-run drift."""
     local = settings.model_copy(update={"llm": "local", "data_dir": tmp_path / "index"})
-    report = run_evaluation(local, HELD_OUT, split="test", out=tmp_path / "report")
+    report = run_evaluation(local, HELD_OUT, split="test")
     m = report.results[0].metrics
     misses = [(r.id, r.answer, r.abstain_reason) for r in report.misses()]
     assert m.out_of_corpus_answered_rate is not None, misses

@@ -71,7 +71,8 @@ def test_compare_runs_the_baselines_side_by_side(settings: Settings, corpus: Pat
 
 
 def test_report_files(settings: Settings, corpus: Path, tmp_path: Path) -> None:
-    report = run_evaluation(settings, SEED, corpus=corpus, limit=3, out=tmp_path / "out")
+    report = run_evaluation(settings, SEED, corpus=corpus, limit=3)
+    write_reports(report, tmp_path / "out")
     files = write_reports(report, tmp_path / "again")
     for folder in (tmp_path / "out", tmp_path / "again"):
         assert {p.name for p in folder.iterdir()} == {p.name for p in files.values()}
