@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from rag.chunking import sha256
 from rag.config import Settings
@@ -85,7 +85,7 @@ class SourceView(BaseModel):
 class CitationRef(BaseModel):
     """A citation as an earlier answer gave it (its other fields are accepted and ignored)."""
 
-    n: int | None = None
+    n: StrictInt | None = None  # a number, not true or "1"
     # Valid Unicode only: a lone surrogate (which JSON allows) cannot be encoded to look the file up.
     source: UnicodeText = Field(max_length=4096)
     chunk_id: UnicodeText = Field("", max_length=128)

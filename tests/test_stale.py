@@ -122,6 +122,7 @@ def test_a_citation_without_a_hash_is_judged_by_its_passage(site: Site) -> None:
         ({}, "Field required"),
         ({"citations": [{"chunk_id": "x"}]}, "Field required"),
         ({"citations": "all"}, "valid list"),
+        ({"citations": [{"n": True, "source": "a.txt"}]}, "valid integer"),
         ({"citations": [{"source": "a.txt", "file_sha256": "x" * 1000}]}, "at most 128 characters"),
         ({"citations": [{"source": "a.txt"}] * 501}, "at most 500 items"),
         ('{"citations": [{"source": "caf\\ud800.txt"}]}', "lone surrogate U+D800"),  # JSON allows it
