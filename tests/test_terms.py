@@ -146,3 +146,9 @@ def test_a_number_the_passages_do_not_state_is_still_unsupported() -> None:
     assert unsupported_numbers("It was built in 100 days.", evidence, "How long did it take?") == {"100"}
     assert unsupported_numbers("It cost 2.6 billion.", evidence, "What did it cost?") == {"2.6"}
     assert support("It took 100 days.", "How long did it take?", evidence) < 0.6
+
+
+def test_classifying_words_state_no_fact_of_their_own() -> None:
+    passage = "Staphylococcus aureus is a Gram-positive bacteria found on the skin."
+    assert support("Staph aureus is a type of bacteria.", "What is Staph aureus?", [passage]) == 1.0
+    assert support("Staph aureus is a kind of virus.", "What is Staph aureus?", [passage]) == 0.0
