@@ -38,6 +38,7 @@ from api.schemas import (
 from api.sources import router as sources_router
 from rag.config import Settings
 from rag.errors import (
+    BadRequest,
     Busy,
     Conflict,
     FileTooLarge,
@@ -64,6 +65,7 @@ STATUS: dict[type[RagError], int] = {
     InvalidQuestion: 422,
     UnreadableDocument: 422,
     InvalidUpload: 400,
+    BadRequest: 400,
     NotFound: 404,
     IndexMissing: 409,
     Conflict: 409,

@@ -13,7 +13,7 @@ import typer
 
 from rag.citations import where
 from rag.config import Settings
-from rag.errors import RagError
+from rag.errors import MissingFile, RagError
 from rag.generators import kinds_text
 from rag.logs import configure
 from rag.schema import Answer, Turn
@@ -33,10 +33,12 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _run(as_json: bool, fn: Callable[[], T]) -> T:
-    """Run a command; a user error becomes one line (and a JSON object with --json) and exit code 2."""
+    """Run a command; a user error becomes one line (and a JSON object with --json) and exit code 2.
+
+    Only ``RagError`` is a user error: anything else is a bug and shows its traceback."""
     try:
         return fn()
-    except (RagError, FileNotFoundError, ValueError) as exc:
+    except RagError as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if as_json:
             print(json.dumps({"error": message}))
@@ -80,6 +82,9 @@ def ingest(
 
         from rag.factory import build_ingestor
 
+        for path in paths or []:
+            if not path.exists():  # checked before any model loads
+                raise MissingFile(f"no such file or folder: {path}")
         ingestor = build_ingestor(settings)
 
         def cancel(signum: int, frame: object) -> None:

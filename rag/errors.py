@@ -1,4 +1,7 @@
-"""Errors a user can act on. Each carries a one-line message; the CLI and API show it instead of a trace."""
+"""Errors a user can act on. Each carries a one-line message; the CLI and API show it instead of a trace.
+
+Every error a user can cause or fix is a ``RagError``; anything else is a bug, and shows its trace.
+"""
 
 
 class RagError(Exception):
@@ -30,7 +33,15 @@ class Busy(RagError):
 
 
 class NotFound(RagError):
-    """No such document."""
+    """No such document, evaluation, generator or model."""
+
+
+class MissingFile(NotFound, FileNotFoundError):
+    """A file or folder the user named does not exist (also a ``FileNotFoundError``, as callers expect)."""
+
+
+class BadRequest(RagError):
+    """A request that cannot be done as asked, e.g. an option value that does not exist."""
 
 
 class InvalidUpload(RagError):
@@ -53,8 +64,9 @@ class Conflict(RagError):
     """The request clashes with work in progress (e.g. an evaluation is already running)."""
 
 
-class InvalidEvalSet(InvalidQuestion):
-    """An eval set that cannot be run as asked: unreadable, or questions the server would refuse."""
+class InvalidEvalSet(InvalidQuestion, ValueError):
+    """An eval set that cannot be run as asked: unreadable, malformed, or questions the server would
+    refuse (also a ``ValueError``, as callers of the loader expect)."""
 
 
 class EvalCancelled(RagError):

@@ -17,6 +17,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rag.errors import InvalidEvalSet, MissingFile
 from rag.metrics import contains_answer, normalize
 
 MANIFEST = "evalset.toml"
@@ -100,12 +101,12 @@ class EvalSet(BaseModel):
     def only(self, split: str) -> EvalSet:
         """The questions of one split; the name says which (``squad2-heldout@test``), so reports do too."""
         if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+            raise InvalidEvalSet(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
         items = [i for i in self.items if i.split == split]
         if not items:
             have = sorted({i.split for i in self.items if i.split})
             known = f"its splits: {', '.join(have)}" if have else "its questions have no split field"
-            raise ValueError(f"eval set {self.name} has no questions in split {split!r} ({known})")
+            raise InvalidEvalSet(f"eval set {self.name} has no questions in split {split!r} ({known})")
         return self.model_copy(update={"name": f"{self.name}@{split}", "items": items, "split": split})
 
 
@@ -128,28 +129,30 @@ def _load(path: Path) -> EvalSet:
     if path.is_dir() or path.suffix == ".toml":
         return _load_manifest(path / MANIFEST if path.is_dir() else path)
     if not path.is_file():
-        raise FileNotFoundError(f"no such eval set: {path}")
+        raise MissingFile(f"no such eval set: {path}")
     return EvalSet(name=path.stem, path=path, items=load_items(path))
 
 
 def _load_manifest(path: Path) -> EvalSet:
     if not path.is_file():
-        raise FileNotFoundError(f"no eval set manifest: {path}")
+        raise MissingFile(f"no eval set manifest: {path}")
     try:
         spec = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidEvalSet(f"{path}: cannot be read: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML: {exc}") from exc
+        raise InvalidEvalSet(f"{path}: not valid TOML: {exc}") from exc
     if not isinstance(spec.get("questions"), str):
-        raise ValueError(f'{path}: needs questions = "<path to a JSONL file>"')
+        raise InvalidEvalSet(f'{path}: needs questions = "<path to a JSONL file>"')
     questions = (path.parent / spec["questions"]).resolve()
     if not questions.is_file():
-        raise FileNotFoundError(f"{path}: questions file not found: {questions}")
+        raise MissingFile(f"{path}: questions file not found: {questions}")
     corpus = (path.parent / spec["corpus"]).resolve() if isinstance(spec.get("corpus"), str) else None
     if corpus is not None and not corpus.is_dir():
-        raise FileNotFoundError(f"{path}: corpus folder not found: {corpus}")
+        raise MissingFile(f"{path}: corpus folder not found: {corpus}")
     default_split = spec.get("split")
     if default_split is not None and default_split not in SPLITS:
-        raise ValueError(f"{path}: split must be one of {', '.join(SPLITS)}, not {default_split!r}")
+        raise InvalidEvalSet(f"{path}: split must be one of {', '.join(SPLITS)}, not {default_split!r}")
     items = load_items(questions)
     if default_split is not None:
         # A dev-only set (e.g. data kept elsewhere that was tuned on) is declared once, in its manifest.
@@ -162,21 +165,25 @@ def load_items(path: Path) -> list[EvalItem]:
     """Questions from a JSONL file; a bad line is an error naming the file and line."""
     items: list[EvalItem] = []
     seen: set[str] = set()
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidEvalSet(f"{path}: cannot be read: {exc}") from exc
+    for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             item = EvalItem.model_validate(json.loads(line))
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{i}: not JSON: {exc.msg}") from exc
+            raise InvalidEvalSet(f"{path}:{i}: not JSON: {exc.msg}") from exc
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or "line"
-            raise ValueError(f"{path}:{i}: {where}: {err['msg']}") from exc
+            raise InvalidEvalSet(f"{path}:{i}: {where}: {err['msg']}") from exc
         if item.id in seen:
-            raise ValueError(f"{path}:{i}: duplicate id {item.id!r}")
+            raise InvalidEvalSet(f"{path}:{i}: duplicate id {item.id!r}")
         seen.add(item.id)
         items.append(item)
     if not items:
-        raise ValueError(f"{path}: no questions")
+        raise InvalidEvalSet(f"{path}: no questions")
     return items

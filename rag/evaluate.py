@@ -23,6 +23,7 @@ from rag.answer import MIN_SUPPORT, QAEngine
 from rag.chunking import sha256
 from rag.config import Settings, collection_for
 from rag.embeddings import get_embedder
+from rag.errors import BadRequest, MissingFile
 from rag.evalset import EvalItem, load_evalset
 from rag.factory import build_generator, build_ingestor, build_retriever, build_store
 from rag.generate import Confidence, Generator, format_passages
@@ -101,7 +102,7 @@ def eval_settings(settings: Settings, corpus: Path) -> Settings:
     """Settings for an eval set's own corpus: its own collection, so the default index is untouched."""
     corpus = corpus.resolve()
     if not corpus.is_dir():
-        raise FileNotFoundError(f"corpus folder not found: {corpus}")
+        raise MissingFile(f"corpus folder not found: {corpus}")
     collection = f"eval-{collection_for(corpus)}-{sha256(str(corpus))[:8]}"
     return settings.model_copy(update={"corpus_dir": corpus, "collection": collection})
 
@@ -177,7 +178,7 @@ def run_evaluation(
 def _baselines(compare: bool | Sequence[str]) -> list[str]:
     chosen = list(BASELINES) if compare is True else list(compare or [])
     if unknown := set(chosen) - set(BASELINES):
-        raise ValueError(f"unknown baseline {', '.join(sorted(unknown))}; choose from {', '.join(BASELINES)}")
+        raise BadRequest(f"unknown baseline {', '.join(sorted(unknown))}; choose from {', '.join(BASELINES)}")
     return chosen
 
 

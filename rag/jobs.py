@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rag.answer import validate_question
 from rag.config import Settings
-from rag.errors import Conflict, EvalCancelled, InvalidEvalSet, InvalidQuestion, NotFound
+from rag.errors import Conflict, EvalCancelled, InvalidEvalSet, InvalidQuestion, NotFound, RagError
 from rag.evalset import EvalItem, load_evalset
 from rag.evaluate import run_evaluation
 from rag.reports import metrics_table, write_reports
@@ -74,7 +74,7 @@ class EvalJobs:
         elif evalset is not None:
             try:
                 spec = load_evalset(self.settings.evals_dir / evalset)
-            except (OSError, ValueError) as exc:
+            except (OSError, RagError) as exc:
                 raise InvalidEvalSet(f"the eval set '{evalset}' cannot be read: {exc}") from exc
             asked = spec.items[:limit] if limit else spec.items
             bad = self._bad_questions(asked)

@@ -168,7 +168,8 @@ class LlamaCppChat(BaseChatModel):
 
         import llama_cpp
 
-        assert self._prefix is not None
+        if self._prefix is None:
+            raise RuntimeError("no pinned prompt prefix to restore")  # callers check first: a bug
         state = self._prefix.state
         buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
         if llama_cpp.llama_state_set_data(self.llama._ctx.ctx, buf, len(state)) != len(state):

@@ -118,9 +118,9 @@ def _reachable(method: Callable[P, R]) -> Callable[P, R]:
         try:
             return method(*args, **kwargs)
         except httpx.TransportError as exc:
-            store = args[0]
-            assert isinstance(store, Store)
-            raise unavailable(store.settings.chroma_url or "", exc) from exc
+            store = args[0]  # a method's self
+            url = store.settings.chroma_url if isinstance(store, Store) else None
+            raise unavailable(url or "", exc) from exc
 
     return guarded
 
