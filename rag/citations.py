@@ -17,6 +17,16 @@ _ABSTAIN = re.compile(
 )
 
 
+# A marker the model began and never closed, as when it copies a paper's own reference list: "35-50% [3, [12]".
+_DANGLING = re.compile(r"\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*[,;]?(?![\s\d,;]*\])")
+# Removing a marker can leave a space before the sentence's punctuation: "35-50% [3] ." -> "35-50%."
+_SPACE_BEFORE_STOP = re.compile(r"\s+(?=[.,;:!?](?:\s|$))")
+
+
+def _tidy(text: str) -> str:
+    return _SPACE_BEFORE_STOP.sub("", " ".join(text.split()))
+
+
 def is_abstention(text: str) -> bool:
     return bool(_ABSTAIN.search(text))
 
@@ -34,11 +44,12 @@ def markers(text: str) -> list[int]:
 def strip_markers(text: str) -> str:
     """The text without any marker, and without a dangling "Passage" lead-in such as "Passage [2] says"."""
     text = re.sub(r"\b(?:according to |as stated in |as )?(?:passages?|sources?)\s*(?=\[)", "", text, flags=re.I)
-    return " ".join(_MARKER.sub("", text).split())
+    return _tidy(_MARKER.sub("", _DANGLING.sub("", text)))
 
 
 def resolve(text: str, passages: list[ScoredChunk]) -> tuple[str, list[Citation]]:
     """Keep markers that point to a given passage, drop the others, renumber 1..n by first appearance."""
+    text = _DANGLING.sub("", text)
     valid = [n for n in markers(text) if 1 <= n <= len(passages)]
     renumber = {old: new for new, old in enumerate(valid, start=1)}
 
@@ -46,7 +57,7 @@ def resolve(text: str, passages: list[ScoredChunk]) -> tuple[str, list[Citation]
         kept = [renumber[int(n)] for n in re.split(r"\s*[,;]\s*", m.group(1)) if int(n) in renumber]
         return " " + "".join(f"[{n}]" for n in dict.fromkeys(kept)) if kept else ""
 
-    clean = _MARKER.sub(sub, text).strip()
+    clean = _tidy(_MARKER.sub(sub, text))
     return clean, [citation(renumber[old], passages[old - 1]) for old in valid]
 
 

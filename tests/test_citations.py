@@ -63,3 +63,12 @@ def test_support_ignores_words_that_only_frame_the_answer_in_the_questions_terms
     assert support("It was called the Paris treaty [1].", "What was it named?", evidence) == 1.0
     # framing words do not hide a fact the evidence lacks
     assert support("It took place in London [1].", "Where did the signing take place?", evidence) == 0.0
+
+
+def test_a_marker_copied_from_a_papers_reference_list_and_never_closed_is_dropped() -> None:
+    # The model copied "[3, [12] [13]" from a paper (covidqa-long dev split): no stray "[3," in the answer.
+    clean, cites = resolve("The fatality rate for MERS was 35-50% [3, [1] .", passages("MERS: 35-50% died."))
+    assert clean == "The fatality rate for MERS was 35-50% [1]."
+    assert [c.n for c in cites] == [1]
+    clean, cites = resolve("The rate was 35-50% [3, [12] [13] .", passages("MERS: 35-50% died."))
+    assert (clean, cites) == ("The rate was 35-50%.", [])
