@@ -226,8 +226,9 @@ RUNNERS = {
     "/gradio_api/run/{api_name}", "/gradio_api/api/{api_name}", "/gradio_api/stream/{event_id}",
     "/gradio_api/component_server",
 }  # fmt: skip
-# Inputs that cannot carry a file: Gradio's preprocessing never looks for paths in them.
-PLAIN = {"textbox", "slider", "dropdown", "number", "checkbox"}
+# Inputs that cannot carry a file: Gradio's preprocessing never looks for paths in them. A State input is
+# the session's value kept on the server: what a client sends in its place is ignored.
+PLAIN = {"textbox", "slider", "dropdown", "number", "checkbox", "state"}
 
 
 def handler_payloads(site: Site, client: httpx.Client) -> list[tuple[int, str, list[Any], dict[str, Any]]]:
