@@ -164,7 +164,7 @@ async def upload_document(
     """Save the file into the corpus folder and index it; a file of the same name is replaced.
 
     Uploads and deletes run one at a time; when too many wait, 503 with Retry-After."""
-    limit = int(service.settings.max_file_mb * 1024 * 1024)
+    limit = service.settings.max_file_bytes
     data = await file.read(limit + 1)  # never more than the limit in memory
     if len(data) > limit:
         raise FileTooLarge(f"the file is over the {service.settings.max_file_mb:g} MB limit")
@@ -274,7 +274,7 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
     app.add_middleware(
         Guard,
         key=key,
-        upload_limit=int(settings.max_file_mb * 1024 * 1024) + 64 * 1024,
+        upload_limit=settings.max_file_bytes + 64 * 1024,
         hosts=Guard.hosts_for(settings),
         origins=settings.allowed_origins,
     )

@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     def collection_name(self) -> str:
         return self.collection or collection_for(self.corpus_dir)
 
+    @property
+    def max_file_bytes(self) -> int:
+        """RAG_MAX_FILE_MB in bytes: the one limit on a file's size, indexed or uploaded."""
+        return int(self.max_file_mb * 1024 * 1024)
+
 
 def collection_for(corpus_dir: Path) -> str:
     """A valid Chroma collection name (3-512 chars of [a-zA-Z0-9._-]) derived from a folder name."""

@@ -54,13 +54,14 @@ def _openai_model(settings: Settings) -> BaseChatModel:
 
     if not settings.openai_api_key:
         raise ModelLoadError("RAG_LLM=openai needs RAG_OPENAI_API_KEY (any value for a local server)")
-    return openai_compatible(settings.openai_base_url, settings.openai_model, settings.openai_api_key, settings)
+    s = settings
+    return openai_compatible(s.openai_base_url, s.openai_model, s.openai_api_key, s.max_tokens)
 
 
 def _ollama_model(settings: Settings) -> BaseChatModel:
     from rag.llm import openai_compatible
 
-    return openai_compatible(settings.ollama_base_url, settings.ollama_model, "ollama", settings)
+    return openai_compatible(settings.ollama_base_url, settings.ollama_model, "ollama", settings.max_tokens)
 
 
 # In the order a server lists them after its default.

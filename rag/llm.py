@@ -286,7 +286,7 @@ def load_local(settings: Settings) -> LlamaCppChat:
     return _models[key]
 
 
-def openai_compatible(base_url: str, model: str, api_key: str, settings: Settings) -> BaseChatModel:
+def openai_compatible(base_url: str, model: str, api_key: str, max_tokens: int) -> BaseChatModel:
     """A chat model at an OpenAI-compatible endpoint (OpenAI, a local server, Ollama)."""
     from langchain_openai import ChatOpenAI
 
@@ -295,7 +295,7 @@ def openai_compatible(base_url: str, model: str, api_key: str, settings: Setting
         model=model,
         api_key=api_key,
         temperature=0,
-        max_tokens=settings.max_tokens,  # type: ignore[arg-type]
+        max_tokens=max_tokens,  # type: ignore[arg-type]
         timeout=120,
         max_retries=1,
     )

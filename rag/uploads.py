@@ -49,7 +49,7 @@ class Documents:
             raise UnsupportedFile(
                 f"unsupported file type '{Path(name).suffix or name}'; use one of {sorted(SUPPORTED)}"
             )
-        if size > self.settings.max_file_mb * 1024 * 1024:
+        if size > self.settings.max_file_bytes:
             raise FileTooLarge(f"the file has {size} bytes; the limit is {self.settings.max_file_mb:g} MB")
         return name
 
