@@ -64,6 +64,6 @@ class Embedder:
 
 @lru_cache(maxsize=4)
 def get_embedder(model_path: Path | None = None) -> Embedder:
-    """One embedder per model path and process: loading costs about a second and 600 MB."""
+    """One embedder per model path and process: loading it again would cost time and memory for nothing."""
     log.info("loading embedder", extra={"path": str(model_path or "bundled")})
     return Embedder(model_path)

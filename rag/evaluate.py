@@ -69,8 +69,9 @@ class _Target:
 class _ReusingGenerator:
     """Wraps a generator; an identical (question, passages) prompt is answered from the first time.
 
-    Baselines that retrieve the same passages as the chain would otherwise pay ~6 s per question on
-    a 2-core CPU for a generation already made (the local model is deterministic at temperature 0).
+    Baselines that retrieve the same passages as the chain would otherwise pay again for a generation
+    already made, the slowest step of an answer (bench/results/answers.json); the local model is
+    deterministic at temperature 0, so the answer is the same.
     """
 
     def __init__(self, inner: Generator) -> None:

@@ -125,9 +125,10 @@ class LlamaCppChat(BaseChatModel):
     def pin_prefix(self, messages: list[BaseMessage], cache_dir: Path) -> None:
         """Keep the model state after a fixed prompt prefix (system prompt and worked examples).
 
-        On 2 cores the prefix costs 10-20 s to read. It is computed once per model and prompt, kept on
-        disk for the next process, and restored whenever another prompt (a follow-up rewrite) has
-        displaced it, so each question pays only for its own passages.
+        Reading the prompt is most of an answer's time on a CPU (``prefill`` in bench/results/answers.json),
+        and the prefix is most of the prompt. It is computed once per model and prompt, kept on disk for
+        the next process, and restored whenever another prompt (a follow-up rewrite) has displaced it,
+        so each question pays only for its own passages.
         """
         fixed = [{"role": _role(m), "content": str(m.content)} for m in messages]
         key = hashlib.sha256(json.dumps([self.model_name, llama_cpp_version(), fixed]).encode()).hexdigest()[:16]
@@ -269,7 +270,7 @@ _models_lock = threading.Lock()
 
 
 def load_local(settings: Settings) -> LlamaCppChat:
-    """The local chat model, loaded once per process (1.6 s and 1.8 GB)."""
+    """The local chat model, loaded once per process (loading takes seconds and gigabytes of memory)."""
     path = local_gguf(settings)
     key = (str(path), settings.llm_ctx, settings.llm_threads)
     with _models_lock:

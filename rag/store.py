@@ -206,7 +206,7 @@ class Store:
 
     @_reachable
     def count(self) -> int:
-        # Chroma counts rows on every call (about 15 ms at 100k chunks): keep it off the question path.
+        # Chroma counts rows on every call, a cost that grows with the index: keep it off the question path.
         return int(self.collection.count())
 
     @_reachable
