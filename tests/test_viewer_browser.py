@@ -121,3 +121,16 @@ def test_a_source_changed_elsewhere_is_marked_stale(page: Page, server: Server) 
     finally:
         with httpx.Client(base_url=server.url, headers=server.headers) as client:
             client.post("/api/documents", files={"file": ("notes.md", NOTES.encode())})
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    ["/etc/passwd", '{"answer": 0, "n": 1}', '{"answer": "../../etc/passwd", "n": 1}', '{"source": "/etc/passwd"}'],
+)
+def test_the_viewer_handler_opens_only_passages_of_the_conversation(server: Server, request_text: str) -> None:
+    """What the page sends the viewer names an answer of its own conversation and a marker, never a file."""
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        r = client.post("/ui/gradio_api/call/open_view", json={"data": [request_text]})
+        assert r.status_code == 200, r.text
+        text = client.get(f"/ui/gradio_api/call/open_view/{r.json()['event_id']}").text
+    assert "no longer in this conversation" in text and "root:" not in text
