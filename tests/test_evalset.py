@@ -2,17 +2,16 @@
 kinds; the committed sets' files; ``rag eval --split``."""
 
 import json
-import os
 import re
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
+from rag.config import Settings
 from rag.evalset import load_evalset
 from tests.conftest import ROOT
+from tests.test_cli import Run, rag
 
 
 def write_jsonl(path: Path, rows: list[dict[str, object] | str]) -> Path:
@@ -222,7 +221,9 @@ def test_out_of_corpus_questions_share_no_key_term_or_answer_with_the_corpus() -
         assert not any(re.search(rf"\b{re.escape(a.lower())}\b", corpus.lower()) for a in row["nq_answers"]), row["id"]
 
 
-def test_the_eval_command_runs_one_split_and_refuses_a_missing_one(tmp_path: Path, corpus: Path) -> None:
+def test_the_eval_command_runs_one_split_and_refuses_a_missing_one(
+    settings: Settings, tmp_path: Path, corpus: Path
+) -> None:
     folder = tmp_path / "set"
     folder.mkdir()
     write_jsonl(
@@ -234,11 +235,9 @@ def test_the_eval_command_runs_one_split_and_refuses_a_missing_one(tmp_path: Pat
         ],
     )
     (folder / "evalset.toml").write_text(f'questions = "questions.jsonl"\ncorpus = "{corpus}"\n')
-    env = {**os.environ, "RAG_DATA_DIR": str(tmp_path / "data"), "RAG_LLM": "extractive", "HF_HUB_OFFLINE": "1"}
 
-    def rag_eval(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "rag.cli", "eval", str(folder), "--json", *args]
-        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    def rag_eval(*args: str) -> Run:
+        return rag(settings, "eval", str(folder), "--json", *args)
 
     ran = rag_eval("--split", "test", "--out", str(tmp_path / "out"))
     assert ran.returncode == 0, ran.stderr

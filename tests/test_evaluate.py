@@ -5,9 +5,6 @@ baselines, the per-set index and the report files, whose numbers must still be r
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ from rag.reports import CHART_METRICS, metrics_table, render_chart_svg, render_h
 from rag.schema import Chunk, ScoredChunk
 from rag.store import Store
 from tests.conftest import ROOT
+from tests.test_cli import Run, rag
 
 pytestmark = pytest.mark.eval
 
@@ -101,11 +99,8 @@ def test_identical_prompts_are_generated_once(embedder: Embedder) -> None:
     assert first == again == ["Maher fled to Iraq. [1]"] and other and generator.reused == 1
 
 
-def rag_eval(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RAG_DATA_DIR": str(settings.data_dir), "RAG_LLM": "extractive"}
-    return subprocess.run(
-        [sys.executable, "-m", "rag.cli", "eval", *args], capture_output=True, text=True, env=env, timeout=600
-    )
+def rag_eval(settings: Settings, *args: str) -> Run:
+    return rag(settings, "eval", *args)  # in-process (tests/test_cli.py)
 
 
 def test_cli_eval_json_is_one_object_and_writes_the_reports(settings: Settings, corpus: Path, tmp_path: Path) -> None:
