@@ -10,6 +10,7 @@ import posixpath
 import re
 import shutil
 import subprocess
+import threading
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -39,6 +40,10 @@ OCR_TIMEOUT_S = 120
 _SCAN_TEXT_CHARS = 20
 # Office files that are not zip archives but OLE compound files: encrypted OOXML or the old binary formats.
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+# PDFium is not thread-safe, even across documents, and the server reads PDFs (uploads) and renders pages
+# (the source viewer) on several threads: every PDFium call of the process holds this lock.
+PDFIUM_LOCK = threading.Lock()
 
 # Called after each page of a paged document (pages done, pages); it may raise to stop the reading.
 PageProgress = Callable[[int, int], None]
@@ -205,15 +210,19 @@ class _PdfLayout:
         import pypdfium2 as pdfium
         import pypdfium2.raw as pdfium_c
 
-        if self._pdfium is None:
-            self._pdfium = pdfium.PdfDocument(self.data)
-        page = self._pdfium[i]
         paths = images = 0
-        for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_PATH, pdfium_c.FPDF_PAGEOBJ_IMAGE)):
-            if obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
-                images += 1
-            else:
-                paths += 1
+        with PDFIUM_LOCK:
+            if self._pdfium is None:
+                self._pdfium = pdfium.PdfDocument(self.data)
+            page = self._pdfium[i]
+            try:
+                for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_PATH, pdfium_c.FPDF_PAGEOBJ_IMAGE)):
+                    if obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
+                        images += 1
+                    else:
+                        paths += 1
+            finally:
+                page.close()
         return paths, images
 
     def has_image(self, i: int) -> bool:
@@ -250,9 +259,15 @@ class _PdfLayout:
             return None
         try:
             self._objects(i)
-            image = self._pdfium[i].render(scale=OCR_DPI / 72, grayscale=True).to_pil()
             png = io.BytesIO()
-            image.save(png, "PNG")
+            with PDFIUM_LOCK:  # the bitmap is PDFium's memory: encoded before the lock is let go
+                page = self._pdfium[i]
+                try:
+                    bitmap = page.render(scale=OCR_DPI / 72, grayscale=True)
+                    bitmap.to_pil().save(png, "PNG")
+                    bitmap.close()
+                finally:
+                    page.close()
             # One thread: ingestion runs beside the embedder and the server on few cores.
             env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
             done = subprocess.run(
@@ -271,7 +286,8 @@ class _PdfLayout:
         if self._plumber is not None:
             self._plumber.close()
         if self._pdfium is not None:
-            self._pdfium.close()
+            with PDFIUM_LOCK:
+                self._pdfium.close()
 
 
 # --- tables, office files, CSV, EPUB ---

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import logging
 import re
-import threading
 from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +24,7 @@ from rag.chunking import sha256
 from rag.config import Settings
 from rag.errors import NotFound, RagError, UnreadableDocument
 from rag.ingest import source_path
-from rag.loaders import Unreadable, load_text
+from rag.loaders import PDFIUM_LOCK, Unreadable, load_text
 from rag.schema import Answer, Chunk, Citation, UnicodeText
 from rag.store import FileRecord, Store, document_id, unavailable
 
@@ -35,7 +34,7 @@ CONTEXT_CHARS = 1500  # text shown on each side of the cited span
 DEFAULT_SCALE = 1.5  # page image pixels per PDF point (108 dpi)
 MAX_PIXELS = 3000  # the longer side of a page image at most: a huge MediaBox must not eat the memory
 # PDFium is not thread-safe, and the API serves requests on several threads: one render at a time.
-_PDFIUM = threading.Lock()
+_PDFIUM = PDFIUM_LOCK  # the one lock of the process: the PDF loader reads pages on other threads
 _WORD = re.compile(r"\w+")
 # Read again from the file for a view (cheap, and exact to the character); other types come from the index.
 _PLAIN = {".txt", ".md", ".markdown", ".html", ".htm"}
