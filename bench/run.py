@@ -1,7 +1,8 @@
 """Benchmarks, run on demand: ``make bench`` or ``python -m bench.run [SECTION ...]``.
 
 Each section writes ``bench/results/<section>.json``; ``bench/results/summary.md`` is rebuilt from all of
-them after every run (the README quotes it). Sections: ingest, writes, reingest, retrieval, answers, server.
+them after every run (the README quotes it). Sections: ingest, writes, reingest, retrieval, answers, server,
+pdf.
 Everything runs on this machine's real components; nothing is timed inside the unit tests.
 """
 
@@ -26,6 +27,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+from bench.pdf import bench_pdf
 from rag.chunking import chunk_text, make_splitter
 from rag.config import Settings
 from rag.embeddings import get_embedder
@@ -353,6 +355,7 @@ SECTIONS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "retrieval": bench_retrieval,
     "answers": bench_answers,
     "server": bench_server,
+    "pdf": bench_pdf,
 }
 
 
@@ -413,6 +416,19 @@ def summary() -> str:
             f"{r['rss_ready_mb']} MB ready, at most {r['rss_first_half_max_mb']} MB in the first half of the load "
             f"and {r['rss_second_half_max_mb']} MB in the second, {r['rss_end_mb']} MB at the end"
             " | only 200 or 503 + Retry-After; memory stable |"
+        )
+    if r := load("pdf"):
+        lines.append(
+            f"| PDF, text layer ({r['text_pages']} pages of {r['chars_per_page']:,} characters, "
+            f"{r['table_pages']} with a ruled table; load {r.get('load_average', '?')}) | read "
+            f"{r['read_pages_per_s']} pages/s, {r.get('read_pages_per_cpu_s', '?')} per CPU second (pypdf's text "
+            f"alone {r['pypdf_only_pages_per_s']}/s); ingested end to end {r['ingest_pages_per_s']} pages/s "
+            f"({r['ingest_chunks']} chunks embedded) | |"
+        )
+        lines.append(
+            f"| PDF, scanned pages (OCR by tesseract at 150 dpi, {r['ocr_pages']} pages of 45 lines) | "
+            f"{r['ocr_pages_per_s']} pages/s ({r['ocr_seconds_per_page']} s a page, "
+            f"{r.get('ocr_cpu_seconds_per_page', '?')} CPU s); word recall {r['ocr_word_recall']:.1%} | |"
         )
     machine = f"{cpu()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     return f"Measured on {machine}.\n\n" + "\n".join(lines) + "\n"
