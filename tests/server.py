@@ -128,11 +128,12 @@ def app_settings(folder: Path, **overrides: Any) -> Settings:
 
 
 @contextmanager
-def in_process(settings: Settings, timeout: float = 240) -> Iterator[TestClient]:
+def in_process(settings: Settings, timeout: float = 240, wait_ready: bool = True) -> Iterator[TestClient]:
     """The app ``rag serve`` runs (routes, middleware, error handlers, service), minus the web UI, in this
     process: no port and no process start. Its start-up runs as in a server (the corpus folder is indexed,
-    models load) and the client waits for /readyz. An exception the app does not turn into a response is
-    raised in the test, with its traceback; the key, when set, is sent with every request."""
+    models load) and the client waits for /readyz (``wait_ready=False``: not, for apps meant never to be
+    ready). An exception the app does not turn into a response is raised in the test, with its traceback;
+    the key, when set, is sent with every request."""
     from api.app import create_app
 
     key = settings.api_key.get_secret_value() if settings.api_key else None
@@ -142,7 +143,7 @@ def in_process(settings: Settings, timeout: float = 240) -> Iterator[TestClient]
     try:
         with TestClient(create_app(settings, ui=False), base_url=IN_PROCESS_URL, headers=headers) as client:
             deadline = time.monotonic() + timeout
-            while (ready := client.get("/readyz")).status_code != 200:
+            while wait_ready and (ready := client.get("/readyz")).status_code != 200:
                 assert time.monotonic() < deadline, f"not ready: {ready.text}"
                 time.sleep(0.1)
             yield client
