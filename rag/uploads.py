@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from rag.config import Settings
 from rag.errors import FileTooLarge, NotFound, RagError, UnreadableDocument, UnsupportedFile
 from rag.factory import build_ingestor
-from rag.ingest import source_path
-from rag.loaders import SUPPORTED, Unreadable, load_text
+from rag.ingest import IngestCancelled, source_path
+from rag.loaders import SUPPORTED, Unreadable, load_document
 from rag.queue import Gate, Ticket
 from rag.schema import Chunk, DocumentInfo, FileResult
 from rag.store import Store
@@ -22,6 +24,8 @@ from rag.writes import check_filename, corpus_lock, remove_leftovers, write_file
 
 # Uploads and deletes that may wait for their turn (one runs at a time); more get 503 with Retry-After.
 MAX_WAITING_WRITES = 16
+# Told of each page of an upload read: (stage: "reading" or "indexing", pages done, pages).
+UploadProgress = Callable[[str, int, int], None]
 
 log = logging.getLogger(__name__)
 
@@ -53,25 +57,57 @@ class Documents:
             raise FileTooLarge(f"the file has {size} bytes; the limit is {self.settings.max_file_mb:g} MB")
         return name
 
-    def add(self, filename: str, data: bytes, ticket: Ticket | None = None) -> FileResult:
+    def add(
+        self,
+        filename: str,
+        data: bytes,
+        ticket: Ticket | None = None,
+        progress: UploadProgress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> FileResult:
         """Save an uploaded file into the corpus folder and index it (waiting for its turn to write:
         ``ticket`` is a place in ``self.writes`` taken beforehand, else one is taken here).
 
         Everything is checked before the file is written, so a bad upload never replaces a good
         document of the same name. A crash between the file's move and the end of its indexing is
-        repaired by ``reconcile`` at the next start.
+        repaired by ``reconcile`` at the next start. ``progress`` is told of each page read ("reading"
+        while checked, "indexing" while indexed); setting ``cancel`` stops at the next page or batch,
+        leaving the folder and the index as they were (status "skipped", reason "cancelled").
         """
         name = self.check_upload(filename, len(data))
+        cancel = cancel or threading.Event()
+
+        def reading(done: int, total: int) -> None:
+            if cancel.is_set():
+                raise IngestCancelled
+            if progress is not None:
+                progress("reading", done, total)
+
         with ticket or self.writes.admit():
             try:
-                load_text(Path(name), data)  # in turn: parsing a large PDF is real work
+                load_document(Path(name), data, reading)  # in turn: parsing a large PDF is real work
             except Unreadable as exc:
                 raise UnreadableDocument(f"{name}: {exc}") from exc
+            except IngestCancelled:
+                return FileResult(source=name, status="skipped", reason="cancelled")
+            if cancel.is_set():
+                return FileResult(source=name, status="skipped", reason="cancelled")
             corpus = self.settings.corpus_dir
             with corpus_lock(corpus):
                 dest = corpus / name
+                before = dest.read_bytes() if dest.is_file() else None
                 write_file(dest, data)
-                report = build_ingestor(self.settings, self.store).run([dest], progress=False)
+                ingestor = build_ingestor(self.settings, self.store)
+                if progress is not None:
+                    ingestor.on_page = lambda _source, done, total: progress("indexing", done, total)
+                ingestor.cancel = cancel  # checked at each page and batch of the run
+                report = ingestor.run([dest], progress=False)
+                if report.cancelled:  # the index took the write back: the folder does the same
+                    if before is None:
+                        dest.unlink(missing_ok=True)
+                    else:
+                        write_file(dest, before)
+                    return FileResult(source=name, status="skipped", reason="cancelled")
         return report.files[0]
 
     def delete(self, doc_id: str, ticket: Ticket | None = None) -> FileResult:

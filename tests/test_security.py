@@ -356,7 +356,8 @@ def test_gradio_itself_refuses_client_paths_outside_its_upload_folder(tmp_path: 
     blocks = mount.app.get_blocks()  # type: ignore[attr-defined]
     respond = next(fn for fn in blocks.fns.values() if fn.name == "respond")
     with pytest.raises(InvalidPathError, match="not uploaded by a user"):
-        asyncio.run(blocks.process_api(respond, ["q", PASSWD_HISTORY, 4, "extractive"], state=None))
+        # the last input is the conversation's answers (a gr.State, held on the server)
+        asyncio.run(blocks.process_api(respond, ["q", PASSWD_HISTORY, 4, "extractive", None], state=None))
     upload_fn = next(fn for fn in blocks.fns.values() if fn.name == "upload")
     readme = [{"path": str(ROOT / "README.md"), "meta": FILEDATA}]
     with pytest.raises(InvalidPathError):

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.pdfs import merged, scanned_pdf
 from tests.server import ROOT, Server, serve
 from tests.test_ui_browser import CHROMIUM, FLAGS
 from tests.test_viewer import FERRY, LIGHTHOUSE, NOTES, report_pdf
@@ -134,3 +135,20 @@ def test_the_viewer_handler_opens_only_passages_of_the_conversation(server: Serv
         assert r.status_code == 200, r.text
         text = client.get(f"/ui/gradio_api/call/open_view/{r.json()['event_id']}").text
     assert "no longer in this conversation" in text and "root:" not in text
+
+
+def test_a_long_upload_shows_its_pages_and_can_be_cancelled(page: Page, server: Server, tmp_path: Path) -> None:
+    """A scanned PDF is read by OCR, about a second a page: the status follows its pages, and "Cancel
+    upload" stops it with the folder and the index as they were."""
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(merged(*(scanned_pdf([f"Page {i} of the harbour ledger, scanned."]) for i in range(1, 13))))
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#upload input[type=file]").set_input_files(scan)
+    status = page.locator("#upload-status")
+    expect(status).to_contain_text("scan.pdf: reading page", timeout=60_000)
+    expect(status).to_contain_text("of 12")
+    page.locator("#cancel-upload").click()
+    expect(status).to_contain_text("scan.pdf: not added: cancelled", timeout=60_000)
+    assert not (server.corpus / "scan.pdf").exists()
+    with server.client() as client:
+        assert "scan.pdf" not in {d["source"] for d in client.get("/api/documents").json()["documents"]}

@@ -8,8 +8,9 @@ import hmac
 import html
 import json
 import re
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from rag.config import Settings
 from rag.errors import RagError
 from rag.loaders import SUPPORTED
 from rag.reports import render_chart_svg, timing_line
-from rag.schema import Answer, Citation, Turn
+from rag.schema import Answer, Citation, FileResult, Turn
 from rag.service import RagService
 from rag.sources import SourceView, build_view, check, render_page
 from rag.store import document_id
@@ -254,6 +255,37 @@ def _discard(upload: Path) -> None:
             upload.parent.rmdir()
 
 
+class _Upload:
+    """One upload indexed on a thread of its own, so the UI can show its pages as they are read."""
+
+    def __init__(
+        self, service: RagService, name: str, data: bytes, cancel: threading.Event, page: Callable[[Any], None]
+    ) -> None:
+        self.done = threading.Event()
+        self._result: FileResult | None = None
+        self._error: Exception | None = None
+
+        def progress(stage: str, done: int, total: int) -> None:
+            page((stage, done, total))
+
+        def run() -> None:
+            try:
+                self._result = service.docs.add(name, data, progress=progress, cancel=cancel)
+            except Exception as exc:  # handed to the UI thread, which reports it like before
+                self._error = exc
+            finally:
+                self.done.set()
+
+        threading.Thread(target=run, name=f"upload-{name}", daemon=True).start()
+
+    def outcome(self) -> FileResult:
+        if self._error is not None:
+            raise self._error
+        if self._result is None:
+            raise RagError("the upload stopped without a result")
+        return self._result
+
+
 def build_ui(service: RagService) -> gr.Blocks:
     settings = service.settings
 
@@ -314,28 +346,53 @@ def build_ui(service: RagService) -> gr.Blocks:
     def document_choices() -> gr.Dropdown:
         return gr.Dropdown(choices=[(d.source, d.id) for d in service.documents()], value=None)
 
-    def upload(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+    cancels: dict[str, threading.Event] = {}  # per browser session: the upload it may cancel
+
+    def upload(files: list[str] | None, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+        """Index the uploaded files one by one, showing each one's pages as they are read (a scan takes
+        about a second a page); "Cancel upload" stops at the next page or batch with the folder and the
+        index as they were for that file, and the files after it are not added."""
         limit = upload_limit(settings)
-        lines = []
-        for path in progress.tqdm(files or [], desc="Indexing"):
-            file = Path(path)
-            name = file.name
-            if not _uploaded(file):  # Gradio checks this too; never index a file named by a client
-                lines.append(f"- **{name}**: not added: not an upload")
-                continue
-            try:
-                if file.stat().st_size > limit:  # by its size on disk: a file over the limit is never read
-                    lines.append(f"- **{name}**: not added: the file is over the {settings.max_file_mb:g} MB limit")
+        lines: list[str] = []
+        cancel = cancels[request.session_hash or ""] = threading.Event()
+        try:
+            for path in files or []:
+                file = Path(path)
+                name = file.name
+                if cancel.is_set():
+                    lines.append(f"- **{name}**: not added: cancelled")
+                    _discard(file)
                     continue
-                result = service.add_document(name, file.read_bytes())
-                lines.append(f"- **{name}**: {result.status}, {result.chunks_added} chunks added")
-            except RagError as exc:
-                lines.append(f"- **{name}**: not added: {exc}")
-            except OSError:  # gone meanwhile (the same file uploaded twice at once, or the cache cleanup)
-                lines.append(f"- **{name}**: not added: the upload is gone; upload it again")
-            finally:
-                _discard(file)
-        return "\n".join(lines), document_rows(), document_choices(), None
+                if not _uploaded(file):  # Gradio checks this too; never index a file named by a client
+                    lines.append(f"- **{name}**: not added: not an upload")
+                    continue
+                try:
+                    if file.stat().st_size > limit:  # by its size on disk: a file over the limit is never read
+                        lines.append(f"- **{name}**: not added: the file is over the {settings.max_file_mb:g} MB limit")
+                        continue
+                    pages: list[tuple[str, int, int]] = []
+                    work = _Upload(service, name, file.read_bytes(), cancel, pages.append)
+                    while not work.done.wait(0.3):
+                        where = f"{pages[-1][0]} page {pages[-1][1]} of {pages[-1][2]}" if pages else "indexing"
+                        yield "\n".join([*lines, f"- **{name}**: {where}…"]), gr.skip(), gr.skip(), gr.skip()
+                    result = work.outcome()
+                    if result.reason == "cancelled":
+                        lines.append(f"- **{name}**: not added: cancelled (the folder and the index are as they were)")
+                    else:
+                        lines.append(f"- **{name}**: {result.status}, {result.chunks_added} chunks added")
+                except RagError as exc:
+                    lines.append(f"- **{name}**: not added: {exc}")
+                except OSError:  # gone meanwhile (the same file uploaded twice at once, or the cache cleanup)
+                    lines.append(f"- **{name}**: not added: the upload is gone; upload it again")
+                finally:
+                    _discard(file)
+        finally:
+            cancels.pop(request.session_hash or "", None)
+        yield "\n".join(lines), document_rows(), document_choices(), None
+
+    def cancel_upload(request: gr.Request) -> None:
+        if (cancel := cancels.get(request.session_hash or "")) is not None:
+            cancel.set()
 
     def delete(doc_id: str | None) -> tuple[Any, ...]:
         if not doc_id:
@@ -441,7 +498,9 @@ def build_ui(service: RagService) -> gr.Blocks:
                 file_types=sorted(SUPPORTED),
                 elem_id="upload",
             )
-            status = gr.Markdown(elem_id="upload-status")
+            with gr.Row():
+                status = gr.Markdown(elem_id="upload-status")
+                stop_upload = gr.Button("Cancel upload", size="sm", scale=0, elem_id="cancel-upload")
             table = gr.Dataframe(headers=["source", "chunks", "id"], interactive=False, elem_id="documents")
             with gr.Row():
                 chosen = gr.Dropdown(label="Document", choices=[], scale=4)
@@ -460,6 +519,7 @@ def build_ui(service: RagService) -> gr.Blocks:
         recheck_button.click(lambda a, s: recheck(a, s, force=True), [answers, seen], checked)
         gr.Timer(CHECK_EVERY_S).tick(recheck, [answers, seen], checked, api_visibility="private")
         files.upload(upload, files, [status, table, chosen, files]).then(recheck, [answers, seen], checked)
+        stop_upload.click(cancel_upload, None, None)
         remove.click(delete, chosen, [status, table, chosen]).then(recheck, [answers, seen], checked)
         run.click(run_eval, [evalset, eval_k, eval_limit, compare], [eval_summary, chart, metrics])
         demo.load(on_load, None, [chatbot, table, chosen, seen])
