@@ -1,8 +1,9 @@
-"""Document writes and evaluation jobs under stress, on real servers (extractive generator).
+"""Document writes and evaluation jobs under stress (extractive generator).
 
-A burst of uploads while other routes must keep answering, a server killed with SIGKILL in the middle of
-an upload, two replicas racing on one corpus folder and one Chroma server, hostile file names, and
-evaluation jobs with a bad question, cancelled, or piling up.
+On real servers: a burst of uploads while other routes must keep answering, a server killed with SIGKILL
+in the middle of an upload, two replicas racing on one corpus folder and one Chroma server. In-process
+(the app through TestClient): hostile file names, and evaluation jobs with a bad question, cancelled, or
+piling up.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from rag.chunking import sha256
-from tests.server import ARTICLE, Server, free_port, serve
+from rag.config import Settings
+from tests.server import ARTICLE, Server, app_settings, free_port, in_process, serve
 
 EXTRACTIVE = {"RAG_LLM": "extractive"}
 LIGHTHOUSE = "What colour was the lighthouse of Port Ellery painted?"
@@ -248,12 +251,12 @@ def test_two_replicas_racing_uploads_and_deletes_keep_disk_and_index_in_agreemen
         assert leftovers(shared) == []
 
 
-# --- file names ---------------------------------------------------------------------------------------
+# --- file names and evaluation jobs: contracts, in-process (the app rag serve runs, through TestClient) ---
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server for file names and evaluation jobs, with an eval set that holds one over-long question."""
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The app for file names and evaluation jobs, with an eval set that holds one over-long question."""
     folder = tmp_path_factory.mktemp("names-evals")
     evals = folder / "evals"
     evals.mkdir()
@@ -266,22 +269,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     many = [{"id": f"q{i}", "question": f"Where did Maher al-Assad flee to, case {i}?", "answers": ["Iraq"]}
             for i in range(300)]  # fmt: skip
     (evals / "many.jsonl").write_text("".join(json.dumps(i) + "\n" for i in many))
-    with serve(folder, {**EXTRACTIVE, "RAG_EVALS_DIR": str(evals)}) as s:
-        yield s
-
-
-@pytest.fixture()
-def client(server: Server) -> Iterator[httpx.Client]:
-    with server.client() as c:
+    with in_process(app_settings(folder, evals_dir=evals)) as c:
         yield c
 
 
-def test_file_names_up_to_255_bytes_are_accepted_and_longer_ones_refused(client: httpx.Client, server: Server) -> None:
+@pytest.fixture()
+def app_config(client: TestClient) -> Settings:
+    """The app's settings (where its corpus folder and index are)."""
+    return client.app.state.service.settings  # type: ignore[attr-defined]
+
+
+def test_file_names_up_to_255_bytes_are_accepted_and_longer_ones_refused(
+    client: TestClient, app_config: Settings
+) -> None:
     name = "n" * 248 + "-é.txt"  # 255 bytes in UTF-8
     assert len(name.encode()) == 255
     r = upload(client, name, b"The longest name in the harbour belongs to the ferry of the north quay.\n")
     assert r.status_code == 201, r.text
-    assert (server.corpus / name).is_file() and leftovers(server.corpus) == []
+    assert (app_config.corpus_dir / name).is_file() and leftovers(app_config.corpus_dir) == []
     assert client.delete(f"/api/documents/{r.json()['document']['id']}").status_code == 200
 
     r = upload(client, "n" * 252 + ".txt", b"some text")
@@ -300,15 +305,15 @@ def test_file_names_up_to_255_bytes_are_accepted_and_longer_ones_refused(client:
     ],
 )
 def test_names_with_control_or_invisible_characters_are_refused(
-    client: httpx.Client, server: Server, name: str
+    client: TestClient, app_config: Settings, name: str
 ) -> None:
-    before = sorted(p.name for p in server.corpus.iterdir())
+    before = sorted(p.name for p in app_config.corpus_dir.iterdir())
     r = upload(client, name, b"A plain sentence about the harbour.\n")
     assert r.status_code == 400 and "U+" in r.json()["detail"], r.text
-    assert sorted(p.name for p in server.corpus.iterdir()) == before
+    assert sorted(p.name for p in app_config.corpus_dir.iterdir()) == before
 
 
-def test_composed_and_decomposed_twin_names_are_one_document(client: httpx.Client, server: Server) -> None:
+def test_composed_and_decomposed_twin_names_are_one_document(client: TestClient, app_config: Settings) -> None:
     text = b"The cafe on the north quay opens at six, says the owner, Berenice Ardent.\n"
     nfd, nfc = unicodedata.normalize("NFD", "Café notes.txt"), unicodedata.normalize("NFC", "Café notes.txt")
     assert nfd != nfc
@@ -317,14 +322,14 @@ def test_composed_and_decomposed_twin_names_are_one_document(client: httpx.Clien
     second = upload(client, nfc, text)
     assert second.status_code == 200 and second.json()["file"]["status"] == "unchanged", second.text
     assert second.json()["document"]["id"] == first.json()["document"]["id"]
-    assert [p.name for p in server.corpus.iterdir() if "notes" in p.name] == [nfc]
+    assert [p.name for p in app_config.corpus_dir.iterdir() if "notes" in p.name] == [nfc]
     assert client.delete(f"/api/documents/{first.json()['document']['id']}").status_code == 200
 
 
 # --- evaluation jobs ----------------------------------------------------------------------------------
 
 
-def wait_for(client: httpx.Client, job_id: str, timeout: float = 300) -> dict:
+def wait_for(client: TestClient, job_id: str, timeout: float = 300) -> dict:
     deadline = time.monotonic() + timeout
     while (job := client.get(f"/api/eval/{job_id}").json())["status"] == "running":
         assert time.monotonic() < deadline, job
@@ -332,7 +337,7 @@ def wait_for(client: httpx.Client, job_id: str, timeout: float = 300) -> dict:
     return job
 
 
-def test_an_over_long_inline_question_is_refused_before_the_run_starts(client: httpx.Client) -> None:
+def test_an_over_long_inline_question_is_refused_before_the_run_starts(client: TestClient) -> None:
     items = [
         {"id": "fine", "question": "Where did Maher al-Assad flee to?", "answers": ["Iraq"]},
         {"id": "too-long", "question": "Where? " + "x" * 2100, "answers": ["Iraq"]},
@@ -345,7 +350,7 @@ def test_an_over_long_inline_question_is_refused_before_the_run_starts(client: h
     assert wait_for(client, started.json()["id"])["status"] == "done"
 
 
-def test_a_bad_question_in_an_eval_set_is_an_error_of_that_question_not_of_the_run(client: httpx.Client) -> None:
+def test_a_bad_question_in_an_eval_set_is_an_error_of_that_question_not_of_the_run(client: TestClient) -> None:
     started = client.post("/api/eval", json={"evalset": "mixed.jsonl"})
     assert started.status_code == 202, started.text
     job = wait_for(client, started.json()["id"])
@@ -356,7 +361,7 @@ def test_a_bad_question_in_an_eval_set_is_an_error_of_that_question_not_of_the_r
     assert client.get(f"/api/eval/{job['id']}/report").status_code == 200
 
 
-def test_a_running_evaluation_can_be_cancelled(client: httpx.Client) -> None:
+def test_a_running_evaluation_can_be_cancelled(client: TestClient) -> None:
     job = client.post("/api/eval", json={"evalset": "many.jsonl"}).json()
     cancel = client.delete(f"/api/eval/{job['id']}")
     assert cancel.status_code == 202, cancel.text
@@ -370,7 +375,7 @@ def test_a_running_evaluation_can_be_cancelled(client: httpx.Client) -> None:
     wait_for(client, again.json()["id"])
 
 
-def test_only_the_last_twenty_finished_evaluations_are_kept(client: httpx.Client, server: Server) -> None:
+def test_only_the_last_twenty_finished_evaluations_are_kept(client: TestClient, app_config: Settings) -> None:
     item = {"id": "maher", "question": "Where did Maher al-Assad flee to?", "answers": ["Iraq"]}
     ids = []
     for _ in range(22):
@@ -378,7 +383,7 @@ def test_only_the_last_twenty_finished_evaluations_are_kept(client: httpx.Client
         assert r.status_code == 202, r.text
         ids.append(r.json()["id"])
         assert wait_for(client, ids[-1])["status"] == "done"
-    outputs = server.corpus.parent / "index" / "evals"
+    outputs = app_config.data_dir / "evals"
     for old in ids[:2]:
         assert client.get(f"/api/eval/{old}").status_code == 404
         assert not (outputs / old).exists()
