@@ -183,7 +183,10 @@ class QAEngine:
                 log.info("abstain: no passage supports the answer %r", text)
                 return _abstain("not_supported", f"No passage supports the drafted answer: {bare!r}.", passages)
             log.info("citations re-attributed to passages %s: %r", [i + 1 for i in chosen], text)
-            text, cited = f"{bare} " + "".join(f"[{i + 1}]" for i in chosen), chosen
+            marks = "".join(f"[{i + 1}]" for i in chosen)
+            # the markers before the closing full stop, where the model puts its own
+            text = f"{bare[:-1]} {marks}." if bare.endswith(".") else f"{bare} {marks}"
+            cited = chosen
         if negation_unmet(question, [passages[i].chunk.text for i in cited]):
             log.info("abstain: %r asks what is not so; the cited passages say nothing is not", question)
             return _abstain(

@@ -200,7 +200,7 @@ def test_evaluation_jobs(client: TestClient) -> None:
     assert job["status"] == "done" and job["done"] == job["total"] == 12
     (hybrid,) = job["results"]
     assert hybrid["name"] == "hybrid" and hybrid["metrics"]["questions"] == 12
-    assert 0.0 <= hybrid["metrics"]["accuracy"] <= 1.0 and hybrid["metrics"]["hit@4"] > 0.5
+    assert 0.0 <= hybrid["metrics"]["accuracy"] <= 1.0 and hybrid["metrics"][f"hit@{hybrid['metrics']['k']}"] > 0.5
     assert any(row["metric"] == "accuracy" for row in job["table"])
     report = client.get(f"/api/eval/{job['id']}/report")
     assert report.status_code == 200 and "<svg" in report.text and "accuracy" in report.text
