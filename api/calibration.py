@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import ERRORS, Service
-from rag.calibrate import Calibration, load_calibration
+from rag.calibration import Calibration, load_calibration
 from rag.errors import NotFound
 
 router = APIRouter(prefix="/api", tags=["calibration"], responses=ERRORS)

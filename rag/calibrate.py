@@ -32,7 +32,7 @@ questions depends on the documents, so this module measures them on the user's c
    half's rates at that setting are reported, never used to choose: they say what to expect.
 5. **Storage.** The result is written beside the index (``RAG_DATA_DIR/calibration-<collection>.json``)
    with the index version it was made on, and engines built for the same generator use it, unless
-   ``RAG_DECLINE_THRESHOLD`` / ``RAG_MIN_SCORE`` are set explicitly (``apply_calibration``). A
+   ``RAG_DECLINE_THRESHOLD`` / ``RAG_MIN_SCORE`` are set explicitly (``rag.calibration``). A
    calibration made on an earlier version of the index is still used, flagged ``stale``.
 
 Generated questions and per-question signals are cached (``calibration-<collection>.cache.json``), so
@@ -58,9 +58,12 @@ from pydantic import BaseModel, Field
 from tqdm import tqdm
 
 from rag.answer import QAEngine
+from rag.calibration import CALIBRATED, Calibration, DefaultRates, Rates, calibration_path
 from rag.config import Settings
+from rag.embeddings import get_embedder
 from rag.errors import RagError
-from rag.generators import model_name
+from rag.factory import build_generator, build_store
+from rag.generators import GENERATORS, generator_kind, model_name
 from rag.retrieve import HybridRetriever, _BM25Index
 from rag.schema import Chunk
 from rag.store import Store
@@ -105,15 +108,6 @@ def answered(signal: Signal, decline_threshold: float, min_score: float) -> bool
     if signal.abstained or signal.best_score < min_score:
         return False
     return signal.decline_prob is None or signal.decline_prob < decline_threshold
-
-
-class Rates(BaseModel):
-    answerable: int = Field(description="Answerable questions.")
-    answerable_answered: int
-    unanswerable: int = Field(description="Unanswerable (deletion) questions.")
-    unanswerable_answered: int
-    answered_answerable: float = Field(description="Share of answerable questions answered (higher is better).")
-    answered_unanswerable: float = Field(description="Share of unanswerable questions answered (lower is better).")
 
 
 def rates(signals: Iterable[Signal], decline_threshold: float, min_score: float) -> Rates:
@@ -270,41 +264,6 @@ class DeletionRetriever(HybridRetriever):
         return _HidingBM25(index, self.store.hidden) if self.store.hidden else index
 
 
-# --- the stored result ---
-class DefaultRates(BaseModel):
-    decline_threshold: float
-    min_score: float
-    fit: Rates
-    held_out: Rates
-
-
-class Calibration(BaseModel):
-    """A calibration of the answer checks on one collection, as stored beside the index."""
-
-    collection: str
-    llm: str = Field(description="The generator it was measured with; it applies to this generator only.")
-    model: str
-    target: float = Field(description="Most of the unanswerable questions that may be answered (a share).")
-    decline_threshold: float = Field(description="Chosen RAG_DECLINE_THRESHOLD.")
-    min_score: float = Field(description="Chosen RAG_MIN_SCORE.")
-    target_met: bool = Field(description="Whether the fitting half met the target (else: the strictest setting).")
-    note: str
-    fit: Rates = Field(description="The fitting half at the chosen setting (what it was chosen on).")
-    held_out: Rates = Field(description="The held-out half at the chosen setting: what to expect.")
-    before: DefaultRates = Field(description="Both halves at the settings in force without the calibration.")
-    passages: int = Field(description="Passages questions were written from.")
-    skipped_passages: int = Field(0, description="Passages the generator wrote no usable question for.")
-    index_version: str
-    created: str = Field(description="When it was made (UTC, ISO 8601).")
-    seconds: float = Field(0.0, description="Wall time of the run that made it.")
-    measured_with: dict[str, Any] = {}
-    stale: bool = Field(False, description="The index changed since: still used, but worth re-running.")
-
-
-def calibration_path(settings: Settings, collection: str | None = None) -> Path:
-    return settings.data_dir / f"calibration-{collection or settings.collection_name}.json"
-
-
 def _cache_path(settings: Settings, collection: str) -> Path:
     return settings.data_dir / f"calibration-{collection}.cache.json"
 
@@ -320,83 +279,6 @@ def _write_json(path: Path, data: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def read_calibration(path: Path) -> Calibration | None:
-    """The calibration stored at ``path``; None when there is none or it cannot be read (a broken file
-    must never stop questions being answered: it is logged and ignored)."""
-    try:
-        return Calibration.model_validate_json(path.read_bytes())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        log.warning("ignoring the calibration file %s: %s", path, str(exc).splitlines()[0])
-        return None
-
-
-def load_calibration(settings: Settings, store: Store | None = None) -> Calibration | None:
-    """The stored calibration of the settings' collection, flagged ``stale`` when the index changed."""
-    found = read_calibration(calibration_path(settings, store.name if store else None))
-    if found is not None and store is not None:
-        found.stale = found.index_version != store.version()
-    return found
-
-
-CALIBRATED = ("decline_threshold", "min_score")
-_read: dict[Path, tuple[tuple[int, int], Calibration | None]] = {}  # path -> (mtime and size, its content)
-_logged: set[tuple[Path, tuple[int, int], str]] = set()
-
-
-def apply_calibration(settings: Settings, collection: str | None = None) -> Settings:
-    """``settings`` with the stored calibration's thresholds, when one was made for this generator.
-
-    Precedence: a threshold set explicitly (``RAG_DECLINE_THRESHOLD`` / ``RAG_MIN_SCORE`` in the
-    environment or ``.env``, or passed to ``Settings``) wins over the calibration, which wins over the
-    built-in defaults. Pass settings as configured, not ones already calibrated. The file is re-read
-    only when it changes, so this is cheap enough to call for every question.
-    """
-    path = calibration_path(settings, collection)
-    try:
-        st = path.stat()
-        stamp = (st.st_mtime_ns, st.st_size)
-    except OSError:
-        return settings
-    cached = _read.get(path)
-    if cached is None or cached[0] != stamp:
-        cached = _read[path] = (stamp, read_calibration(path))
-    found = cached[1]
-    if found is None or (found.llm, found.model) != (settings.llm, model_name(settings)):
-        return settings
-    update = {k: getattr(found, k) for k in CALIBRATED if k not in settings.model_fields_set}
-    applied = settings.model_copy(update=update) if update else settings
-    if (path, stamp, settings.llm) not in _logged:  # once per calibration and generator, not per question
-        _logged.add((path, stamp, settings.llm))
-        log.info(
-            "using the calibration of %s (%s): decline threshold %g, min score %g%s",
-            found.collection,
-            found.created[:10],
-            applied.decline_threshold,
-            applied.min_score,
-            "" if update.keys() == set(CALIBRATED) else " (explicit settings kept)",
-        )
-    return applied
-
-
-def calibration_note(settings: Settings, store: Store | None = None) -> str:
-    """One line for people: what calibration is in force, if any (the web UI's settings show it)."""
-    try:
-        found = load_calibration(settings, store)
-    except RagError:  # an index that cannot be reached: say what is stored, without staleness
-        found = load_calibration(settings)
-    if found is None:
-        return "Not calibrated: `rag calibrate` tunes the answer checks on your documents."
-    line = (
-        f"Calibrated for {found.llm}: decline threshold {found.decline_threshold:g}, min score "
-        f"{found.min_score:g} for target {found.target:.0%} ({found.created[:10]}; held out: "
-        f"{found.held_out.answered_unanswerable:.0%} of unanswerable, "
-        f"{found.held_out.answered_answerable:.0%} of answerable questions answered)"
-    )
-    return line + (" - stale: the documents changed since" if found.stale else "")
 
 
 class Decision(BaseModel):
@@ -495,18 +377,14 @@ def run_calibration(
     ``settings`` are the settings as configured (a stored calibration is not applied to them): the
     measurement runs at their min score, with the decline gate off.
     """
-    from rag.embeddings import get_embedder
-    from rag.factory import build_generator, build_store
-
     t0 = time.perf_counter()
     if not 0 <= target <= 1:
         raise RagError(f"the target is a share of questions between 0 and 1, not {target}")
     if passages < 2:
         raise RagError("at least 2 passages are needed: one for each half")
-    if settings.llm == "extractive":
-        raise RagError(
-            "the extractive generator cannot write questions: calibrate with RAG_LLM=local, openai or ollama"
-        )
+    if not generator_kind(settings.llm).writes:
+        writers = " or ".join(k for k, kind in GENERATORS.items() if kind.writes)
+        raise RagError(f"the {settings.llm} generator cannot write questions: calibrate with RAG_LLM={writers}")
     store = build_store(settings)
     store.require_index()
     version = store.version()

@@ -325,7 +325,7 @@ def calibrate(
     settings = _settings(llm=llm)
 
     def go() -> None:
-        from rag.calibrate import calibration_path, load_calibration, run_calibration
+        from rag.calibration import calibration_path, load_calibration
         from rag.factory import build_store
 
         if show:
@@ -333,6 +333,8 @@ def calibrate(
             if found is None:
                 raise RagError(f"no calibration stored for '{settings.collection_name}': run 'rag calibrate'")
         else:
+            from rag.calibrate import run_calibration  # the measuring, only when asked to measure
+
             found = run_calibration(settings, target, passages, sweep_min_score=min_score)
         if as_json:
             print(found.model_dump_json())

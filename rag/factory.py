@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag.answer import QAEngine
-from rag.calibrate import apply_calibration
+from rag.calibration import apply_calibration
 from rag.config import Settings
 from rag.embeddings import get_embedder
 from rag.generators import build_generator

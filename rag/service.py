@@ -16,7 +16,7 @@ from typing import Any
 
 from rag.answer import QAEngine, validate_question
 from rag.cache import AnswerCache
-from rag.calibrate import apply_calibration
+from rag.calibration import apply_calibration
 from rag.config import Settings
 from rag.embeddings import get_embedder
 from rag.errors import NotFound

@@ -12,22 +12,24 @@ import pytest
 
 from rag.answer import QAEngine
 from rag.calibrate import (
-    Calibration,
-    DefaultRates,
     DeletionRetriever,
     HidingStore,
     Signal,
     answered,
-    apply_calibration,
-    calibration_note,
-    calibration_path,
     choose,
     decide,
-    load_calibration,
     overlapping,
     passage_order,
     rates,
     split_halves,
+)
+from rag.calibration import (
+    Calibration,
+    DefaultRates,
+    apply_calibration,
+    calibration_note,
+    calibration_path,
+    load_calibration,
 )
 from rag.config import Settings
 from rag.embeddings import Embedder

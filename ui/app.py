@@ -21,7 +21,7 @@ from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rag.calibrate import calibration_note
+from rag.calibration import calibration_note
 from rag.citations import where
 from rag.config import Settings
 from rag.errors import RagError
