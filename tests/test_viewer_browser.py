@@ -19,7 +19,7 @@ from tests.server import ROOT, Server, serve
 from tests.test_ui_browser import CHROMIUM, FLAGS
 from tests.test_viewer import FERRY, LIGHTHOUSE, NOTES, report_pdf
 
-# The README's screenshot of the viewer; written by this test (RAG_SCREENSHOTS=0 leaves it alone).
+# The README's screenshot of the viewer: this test writes it when RAG_SCREENSHOTS=1 (else only to its tmp folder).
 SCREENSHOT = ROOT / "docs" / "viewer.png"
 
 
@@ -91,7 +91,7 @@ def test_clicking_a_pdf_citation_opens_its_page_with_the_passage_marked(
     shot = tmp_path / "viewer.png"
     page.screenshot(path=shot, full_page=True)
     assert shot.stat().st_size > 20_000
-    if os.environ.get("RAG_SCREENSHOTS", "1") != "0":
+    if os.environ.get("RAG_SCREENSHOTS") == "1":
         SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copy(shot, SCREENSHOT)
 
