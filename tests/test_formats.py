@@ -72,6 +72,12 @@ def test_epub_chapters_in_reading_order() -> None:
     assert text.index("The storm broke the pier.") < text.index("The keeper rebuilt the pier in 1911.")
 
 
+def test_a_pdf_restricted_by_an_owner_password_only_is_read() -> None:
+    """Many PDFs are "protected" against copying or printing with an empty user password: they open."""
+    doc = load_document(Path("restricted.pdf"), encrypted(traffic_pdf(), password=""))
+    assert "Year: 2023; Passengers: 412,000; Ferries: 16" in doc.text
+
+
 def test_a_pdf_table_becomes_rows_with_their_header() -> None:
     doc = load_document(Path("traffic.pdf"), traffic_pdf())
     assert "Year: 2023; Passengers: 412,000; Ferries: 16" in doc.text.splitlines()
