@@ -23,6 +23,8 @@ from xml.etree import ElementTree
 
 from charset_normalizer import from_bytes
 
+from rag.errors import RagError
+
 log = logging.getLogger(__name__)
 
 TEXT_TYPES = {".txt", ".md", ".markdown", ".html", ".htm"}
@@ -49,7 +51,7 @@ PDFIUM_LOCK = threading.Lock()
 PageProgress = Callable[[int, int], None]
 
 
-class Unreadable(Exception):
+class Unreadable(RagError):
     """The file is skipped; the message is the reason shown to the user."""
 
 

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.errors import RagError
 from rag.loaders import Unreadable, load_text
 from tests.pdfs import minimal_pdf
 
@@ -40,5 +41,6 @@ def test_legacy_encoding_is_detected_not_refused() -> None:
 def test_bad_files_raise_a_one_line_reason(name: str, data: bytes, reason: str) -> None:
     with pytest.raises(Unreadable) as info:
         load_text(Path(name), data)
+    assert isinstance(info.value, RagError)  # a user error: shown as its one line at the CLI and API edges
     assert reason in str(info.value)
     assert "\n" not in str(info.value)
