@@ -183,7 +183,7 @@ class Ingestor:
     def _prepare(self, path: Path, source: str, record: FileRecord | None) -> _Pending:
         try:
             size = path.stat().st_size
-            if size > self.settings.max_file_mb * 1024 * 1024:
+            if size > self.settings.max_file_bytes:
                 raise Unreadable(f"file larger than {self.settings.max_file_mb:g} MB")
             data = path.read_bytes()
             file_hash = sha256(data)

@@ -147,7 +147,7 @@ def indexed_file(settings: Settings, record: FileRecord) -> tuple[Path, bytes] |
     if not path.is_relative_to(corpus) or path == corpus:
         return None
     try:
-        if not path.is_file() or path.stat().st_size > settings.max_file_mb * 1024 * 1024:
+        if not path.is_file() or path.stat().st_size > settings.max_file_bytes:
             return None
         data = path.read_bytes()
     except OSError:

@@ -74,6 +74,15 @@ def test_bad_files_are_skipped_counted_and_harmless(settings: Settings, embedder
     assert sources == {"good.pdf", "page.html", "syria-assad-fall.txt"}
 
 
+def test_a_file_over_the_size_limit_is_skipped_with_its_reason(
+    settings: Settings, embedder: Embedder, corpus: Path
+) -> None:
+    (corpus / "huge.txt").write_bytes(b"word " * 220_000)  # 1.05 MiB: over a 1 MB limit by a few bytes
+    report = run(settings.model_copy(update={"max_file_mb": 1}), embedder)
+    status = {f.source: (f.status, f.reason) for f in report.files}
+    assert status == {"huge.txt": ("skipped", "file larger than 1 MB"), "syria-assad-fall.txt": ("added", "")}
+
+
 def test_an_interrupted_write_is_completed_by_the_next_run(settings: Settings, embedder: Embedder) -> None:
     run(settings, embedder)
     store = Store(settings)

@@ -236,11 +236,6 @@ def _turns(messages: Messages) -> list[Turn]:
     return [Turn(role=m["role"], content=_LINK.sub(r"[\1]", m["content"])) for m in messages]
 
 
-def upload_limit(settings: Settings) -> int:
-    """The largest upload in bytes (RAG_MAX_FILE_MB)."""
-    return int(settings.max_file_mb * 1024 * 1024)
-
-
 def _uploaded(path: Path) -> bool:
     """Whether a path lies in Gradio's upload folder: the only files the UI may read."""
     return is_in_or_equal(path, get_upload_folder())
@@ -352,7 +347,7 @@ def build_ui(service: RagService) -> gr.Blocks:
         """Index the uploaded files one by one, showing each one's pages as they are read (a scan takes
         about a second a page); "Cancel upload" stops at the next page or batch with the folder and the
         index as they were for that file, and the files after it are not added."""
-        limit = upload_limit(settings)
+        limit = settings.max_file_bytes
         lines: list[str] = []
         cancel = cancels[request.session_hash or ""] = threading.Event()
         try:
@@ -609,7 +604,7 @@ def mount_ui(app: FastAPI, service: RagService, key: str | None) -> None:
         # Compared as UTF-8 bytes: compare_digest refuses str that is not ASCII (a 500).
         auth=(lambda _user, password: hmac.compare_digest(password.encode(), secret)) if key else None,
         allowed_paths=[],
-        max_file_size=upload_limit(service.settings),  # Gradio refuses a larger upload as it streams in (413)
+        max_file_size=service.settings.max_file_bytes,  # Gradio refuses a larger upload as it streams in (413)
         blocked_paths=blocked_paths(service.settings),
         app_kwargs={"middleware": [Middleware(UploadsOnly, folder=get_upload_folder())]},
     )
