@@ -54,8 +54,7 @@ def serve(folder: Path, env: dict[str, str], ready_timeout: float = 240, wait_re
 
     The server indexes the folder itself at start-up (its check of the corpus folder against the index)
     and /readyz waits for that, so no ``rag ingest`` process is needed first. ``wait_ready=False`` waits
-    only for /healthz (for servers that are meant never to be ready): there the folder is indexed by
-    ``rag ingest`` before the server starts, since readiness will not say when its own indexing is done."""
+    only for /healthz (for a server whose readiness the caller checks itself, e.g. with a key it set)."""
     corpus = folder / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     shutil.copy(ARTICLE, corpus / ARTICLE.name)
@@ -71,15 +70,6 @@ def serve(folder: Path, env: dict[str, str], ready_timeout: float = 240, wait_re
         "ANONYMIZED_TELEMETRY": "False",
         **env,
     }
-    if not wait_ready:
-        subprocess.run(
-            [sys.executable, "-m", "rag.cli", "ingest"],
-            env=environ,
-            cwd=folder,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
     log = folder / "server.log"
     with log.open("w") as out:
         proc = subprocess.Popen(

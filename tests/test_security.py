@@ -89,11 +89,18 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     (folder / ".env").write_text(f"RAG_API_KEY={KEY}\n", encoding="utf-8")
     with serve(folder, env(uploads), wait_ready=False) as server:
         deadline = time.monotonic() + 240
-        while httpx.get(f"{server.url}/readyz", headers=AUTH, timeout=5).status_code != 200:
+        while not ready(server):  # the server indexes its corpus folder at start-up
             assert time.monotonic() < deadline, server.log.read_text()
             time.sleep(0.5)
         server.key = KEY
         yield _site(folder, uploads, server)
+
+
+def ready(server: Server) -> bool:
+    try:
+        return httpx.get(f"{server.url}/readyz", headers=AUTH, timeout=5).status_code == 200
+    except httpx.TransportError:  # busy indexing: ask again
+        return False
 
 
 @contextmanager
