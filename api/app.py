@@ -192,26 +192,26 @@ evals = APIRouter(prefix="/api", tags=["evaluation"], responses=ERRORS)
 
 @evals.get("/evalsets", response_model=EvalSets)
 def list_evalsets(service: Service) -> EvalSets:
-    return EvalSets(evalsets=service.evalsets())
+    return EvalSets(evalsets=service.jobs.evalsets())
 
 
 @evals.post("/eval", response_model=EvalJob, status_code=status.HTTP_202_ACCEPTED)
 def start_eval(body: EvalRequest, service: Service) -> EvalJob:
     """Start an evaluation (one at a time; 409 while one runs); poll GET /api/eval/{id}."""
-    return service.start_eval(body.evalset, body.items, body.k, body.limit, body.compare)
+    return service.jobs.start(body.evalset, body.items, body.k, body.limit, body.compare)
 
 
 @evals.get("/eval/{job_id}", response_model=EvalJob)
 def eval_status(job_id: str, service: Service) -> EvalJob:
     """Progress, then the metrics of each configuration (``table``: one row per metric)."""
-    return service.eval_job(job_id)
+    return service.jobs.job(job_id)
 
 
 @evals.delete("/eval/{job_id}", response_model=EvalJob, status_code=status.HTTP_202_ACCEPTED)
 def cancel_eval(job_id: str, service: Service) -> EvalJob:
     """Stop a running evaluation: it stops before its next question, then reads ``cancelled``
     (409 when it is not running)."""
-    return service.cancel_eval(job_id)
+    return service.jobs.cancel(job_id)
 
 
 @evals.get(
@@ -223,7 +223,7 @@ def eval_report(job_id: str, service: Service) -> HTMLResponse:
     """The finished run as a self-contained HTML page: table and chart."""
     from rag.reports import render_html
 
-    return HTMLResponse(render_html(service.eval_report(job_id)))
+    return HTMLResponse(render_html(service.jobs.report(job_id)))
 
 
 probes = APIRouter(tags=["health"])

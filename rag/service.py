@@ -20,15 +20,13 @@ from rag.calibration import apply_calibration
 from rag.config import Settings
 from rag.embeddings import get_embedder
 from rag.errors import NotFound
-from rag.evalset import EvalItem
 from rag.examples import ExampleQuestions
 from rag.factory import build_generator, build_retriever, build_store
 from rag.generators import offered
 from rag.jobs import EvalJobs
 from rag.queue import Gate, Ticket
 from rag.retrieve import HybridRetriever
-from rag.schema import Answer, Chunk, DocumentInfo, EvalJob, FileResult, Turn
-from rag.scoring import EvalReport
+from rag.schema import Answer, Chunk, DocumentInfo, FileResult, Turn
 from rag.stream import AnswerStream
 from rag.uploads import Documents
 
@@ -50,7 +48,7 @@ class RagService:
         self.reconciling = False  # the start-up check of the corpus folder against the index is running
         self.docs = Documents(settings, self.store)
         self.writes = self.docs.writes  # uploads and deletes take turns here, apart from questions
-        self.jobs = EvalJobs(settings)
+        self.jobs = EvalJobs(settings)  # evaluation jobs: the API and the UI call it directly
         self.example_questions = ExampleQuestions(
             settings.examples, self.store, self.gate, settings.data_dir, lambda: self.engine().generator, self.ask
         )
@@ -158,7 +156,7 @@ class RagService:
 
         threading.Thread(target=run, name="start-up", daemon=True).start()
 
-    # --- example questions, documents, evaluation: see rag.examples, rag.uploads, rag.jobs ---
+    # --- example questions and documents: see rag.examples, rag.uploads (evaluation jobs: self.jobs) ---
     def examples(self) -> list[str]:
         return self.example_questions.current()
 
@@ -183,25 +181,3 @@ class RagService:
             self.docs.reconcile()
         finally:
             self.reconciling = False
-
-    def evalsets(self) -> list[str]:
-        return self.jobs.evalsets()
-
-    def start_eval(
-        self,
-        evalset: str | None = None,
-        items: list[EvalItem] | None = None,
-        k: int | None = None,
-        limit: int | None = None,
-        compare: bool = False,
-    ) -> EvalJob:
-        return self.jobs.start(evalset, items, k, limit, compare)
-
-    def eval_job(self, job_id: str) -> EvalJob:
-        return self.jobs.job(job_id)
-
-    def cancel_eval(self, job_id: str) -> EvalJob:
-        return self.jobs.cancel(job_id)
-
-    def eval_report(self, job_id: str) -> EvalReport:
-        return self.jobs.report(job_id)

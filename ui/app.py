@@ -409,7 +409,7 @@ def build_ui(service: RagService) -> gr.Blocks:
         if not name:
             raise gr.Error(f"No eval set: put a JSONL eval set into {settings.evals_dir}/ (see evals/README.md).")
         try:
-            job = service.start_eval(name, None, int(k) if k else None, int(limit) if limit else None, compare)
+            job = service.jobs.start(name, None, int(k) if k else None, int(limit) if limit else None, compare)
         except RagError as exc:
             raise gr.Error(str(exc)) from None
         while job.status == "running":
@@ -417,7 +417,7 @@ def build_ui(service: RagService) -> gr.Blocks:
             time.sleep(0.5)
         if job.status == "failed":
             raise gr.Error(f"The evaluation failed: {job.error}")
-        report = service.eval_report(job.id)
+        report = service.jobs.report(job.id)
         rows = job.table or []
         headers = list(rows[0]) if rows else []
         table = {"headers": headers, "data": [[row[h] for h in headers] for row in rows]}
@@ -474,7 +474,7 @@ def build_ui(service: RagService) -> gr.Blocks:
                 "Run an eval set from the evals folder through the same chain (see evals/README.md for the "
                 "format and the metrics). Every configuration is measured in the same run."
             )
-            sets = service.evalsets()
+            sets = service.jobs.evalsets()
             with gr.Row():
                 # The small seed set first: a whole external set takes minutes to index on a small CPU.
                 default = "seed.jsonl" if "seed.jsonl" in sets else (sets[0] if sets else None)
