@@ -182,10 +182,11 @@ def test_upload_without_file_is_4xx(client: TestClient) -> None:
 
 
 def wait_for(client: TestClient, job_id: str, timeout: float = 300) -> dict:
+    """The evaluation job once it is no longer running."""
     deadline = time.monotonic() + timeout
     while (job := client.get(f"/api/eval/{job_id}").json())["status"] == "running":
         assert time.monotonic() < deadline, job
-        time.sleep(0.5)
+        time.sleep(0.2)
     return job
 
 

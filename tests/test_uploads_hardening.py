@@ -30,6 +30,7 @@ from fastapi.testclient import TestClient
 from rag.chunking import sha256
 from rag.config import Settings
 from tests.server import ARTICLE, Server, app_settings, free_port, in_process, serve
+from tests.test_api import wait_for
 
 EXTRACTIVE = {"RAG_LLM": "extractive"}
 LIGHTHOUSE = "What colour was the lighthouse of Port Ellery painted?"
@@ -327,14 +328,6 @@ def test_composed_and_decomposed_twin_names_are_one_document(client: TestClient,
 
 
 # --- evaluation jobs ----------------------------------------------------------------------------------
-
-
-def wait_for(client: TestClient, job_id: str, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while (job := client.get(f"/api/eval/{job_id}").json())["status"] == "running":
-        assert time.monotonic() < deadline, job
-        time.sleep(0.2)
-    return job
 
 
 def test_an_over_long_inline_question_is_refused_before_the_run_starts(client: TestClient) -> None:
