@@ -4,9 +4,7 @@ import pytest
 
 from rag.answer import QAEngine
 from rag.config import Settings
-from rag.embeddings import Embedder
 from rag.factory import build_engine
-from rag.ingest import Ingestor
 from rag.schema import Turn
 from rag.store import Store
 
@@ -14,11 +12,10 @@ pytestmark = pytest.mark.llm
 
 
 @pytest.fixture()
-def engine(settings: Settings, embedder: Embedder) -> QAEngine:
-    local = settings.model_copy(update={"llm": "local"})
-    store = Store(local)
-    Ingestor(local, store, embedder).run([local.corpus_dir], progress=False)
-    return build_engine(local, store)
+def engine(indexed_settings: Settings) -> QAEngine:
+    """The chain with the local LLM over the shared index of the default article (it only reads it)."""
+    local = indexed_settings.model_copy(update={"llm": "local"})
+    return build_engine(local, Store(local))
 
 
 def test_answers_with_a_citation(engine: QAEngine) -> None:
@@ -41,8 +38,8 @@ def test_follow_up_question_in_a_chat(engine: QAEngine) -> None:
     assert "russian" in answer.answer.lower() and answer.citations
 
 
-def test_the_prompt_prefix_state_is_kept_on_disk(engine: QAEngine, settings: Settings) -> None:
-    files = list(settings.model_dir.expanduser().glob("prefix-*.npz"))
+def test_the_prompt_prefix_state_is_kept_on_disk(engine: QAEngine, indexed_settings: Settings) -> None:
+    files = list(indexed_settings.model_dir.expanduser().glob("prefix-*.npz"))
     assert files and all(f.stat().st_size > 1_000_000 for f in files)
     first = engine.ask("Where did Maher al-Assad flee to?")
     engine.generator.rewrite("Where did he go?", [Turn(role="user", content="Who is Maher al-Assad?")])
