@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -39,34 +40,59 @@ def backend() -> str:
     return "embedded"
 
 
-@pytest.fixture(scope="session")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Chroma server (``chroma run``, from the chromadb package) on a free loopback port."""
-    folder = tmp_path_factory.mktemp("chroma-server")
-    port = free_port()
-    log = (folder / "chroma.log").open("w")
-    chroma = Path(sys.executable).with_name("chroma")
-    proc = subprocess.Popen(
-        [str(chroma), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
+class Chroma:
+    """``chroma run`` on a fixed port and folder, so it can be killed and started again in the same place."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        chroma = Path(sys.executable).with_name("chroma")
+        with (self.folder / "chroma.log").open("a") as log:
+            self.proc = subprocess.Popen(
+                [str(chroma), "run", "--path", str(self.folder / "data"), "--host", "127.0.0.1",
+                 "--port", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         deadline = time.monotonic() + 60
         while True:
-            assert proc.poll() is None, (folder / "chroma.log").read_text()
+            assert self.proc.poll() is None, (self.folder / "chroma.log").read_text()
             try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=2).status_code == 200:
-                    break
+                if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=2).status_code == 200:
+                    return
             except httpx.TransportError:
                 pass
             assert time.monotonic() < deadline, "the Chroma server did not start"
             time.sleep(0.3)
-        yield url
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, sig)
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.signal(signal.SIGCONT)
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Chroma server (``chroma run``, from the chromadb package) on a free loopback port."""
+    server = Chroma(tmp_path_factory.mktemp("chroma-server"))
+    server.start()
+    try:
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+        server.close()
 
 
 @pytest.fixture(scope="session")

@@ -10,60 +10,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 
 from rag.store import document_id
-from tests.server import ARTICLE, Server, free_port, serve
+from tests.conftest import Chroma
+from tests.server import ARTICLE, Server, serve
 
 QUESTION = "Where did Maher al-Assad flee to?"
 LIMIT_S = 5.0
-
-
-class Chroma:
-    """``chroma run`` on a fixed port and folder, so it can be killed and started again in the same place."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        chroma = Path(sys.executable).with_name("chroma")
-        with (self.folder / "chroma.log").open("a") as log:
-            self.proc = subprocess.Popen(
-                [str(chroma), "run", "--path", str(self.folder / "data"), "--host", "127.0.0.1",
-                 "--port", str(self.port)],
-                stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.proc.poll() is None, (self.folder / "chroma.log").read_text()
-            try:
-                if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the Chroma server did not start"
-            time.sleep(0.3)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(timeout=30)
-
-    def signal(self, sig: signal.Signals) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, sig)
-
-    def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.signal(signal.SIGCONT)
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
