@@ -17,6 +17,7 @@ from rag.schema import IngestReport
 from rag.service import RagService
 from rag.store import Store
 from tests.server import ARTICLE, serve
+from tests.test_cli import rag
 
 WORDS = [
     "amber", "basalt", "cedar", "delta", "ember", "fjord", "granite", "harbor", "island", "juniper", "kestrel",
@@ -110,10 +111,7 @@ def test_a_hostile_corpus_is_accounted_for_and_injected_orders_are_not_followed(
         _env_file=None,  # type: ignore[call-arg]
     )  # fmt: skip
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "ingest", "--json"],
-        env={**rag_env(settings), "RAG_MAX_FILE_MB": "2"}, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    proc = rag(settings, "ingest", "--json", env={"RAG_MAX_FILE_MB": "2"})  # in-process
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     statuses = {f["source"]: f["status"] for f in report["files"]}
