@@ -11,9 +11,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -26,6 +30,24 @@ from tests.server import Server, free_port, serve
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 ARTICLE = CORPUS / "syria-assad-fall.txt"
+
+
+CHROMIUM = "/usr/bin/chromium"
+# This machine has no route to the internet: background services would only fail and slow the start.
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium (Debian's package) driven by Playwright, for the web UI's browser tests."""
+    from playwright.sync_api import sync_playwright  # only the browser tests need Playwright
+
+    assert shutil.which(CHROMIUM), "Chromium missing: `make test` installs Debian's chromium package"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from rag.store import document_id
 from tests.pdfs import merged, scanned_pdf
 from tests.server import ROOT, Server, serve
-from tests.test_ui_browser import CHROMIUM, FLAGS
 from tests.test_viewer import FERRY, LIGHTHOUSE, NOTES, report_pdf
 
 # The README's screenshot of the viewer: this test writes it when RAG_SCREENSHOTS=1 (else only to its tmp folder).
@@ -32,15 +31,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (corpus / "notes.md").write_text(NOTES)
     with serve(folder, {"RAG_LLM": "extractive"}) as s:
         yield s
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert shutil.which(CHROMIUM), "Chromium missing: `make test` installs Debian's chromium package"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture()
