@@ -58,6 +58,17 @@ def serve(folder: Path, env: dict[str, str], ready_timeout: float = 240, wait_re
     corpus = folder / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     shutil.copy(ARTICLE, corpus / ARTICLE.name)
+    with run_server(folder, env, "server.log", ready_timeout, wait_ready) as server:
+        yield server
+
+
+@contextmanager
+def run_server(
+    folder: Path, env: dict[str, str], log_name: str, ready_timeout: float = 240, wait_ready: bool = True
+) -> Iterator[Server]:
+    """``rag serve`` on the folder as it is (its corpus/ and index/, nothing added): what ``serve`` runs,
+    and a server started again on a folder an earlier one left. Its output goes to ``folder/log_name``."""
+    corpus = folder / "corpus"
     port = free_port()
     environ = {
         **os.environ,
@@ -70,7 +81,7 @@ def serve(folder: Path, env: dict[str, str], ready_timeout: float = 240, wait_re
         "ANONYMIZED_TELEMETRY": "False",
         **env,
     }
-    log = folder / "server.log"
+    log = folder / log_name
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)],

@@ -12,15 +12,12 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import unicodedata
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -29,7 +26,7 @@ from fastapi.testclient import TestClient
 
 from rag.chunking import sha256
 from rag.config import Settings
-from tests.server import ARTICLE, Server, app_settings, free_port, in_process, serve
+from tests.server import ARTICLE, app_settings, in_process, run_server, serve
 from tests.test_api import wait_for
 
 EXTRACTIVE = {"RAG_LLM": "extractive"}
@@ -66,47 +63,6 @@ def leftovers(corpus: Path) -> list[str]:
 
 def upload(client: httpx.Client, name: str, data: bytes) -> httpx.Response:
     return client.post("/api/documents", files={"file": (name, data, "text/plain")})
-
-
-@contextmanager
-def restart(folder: Path, env: dict[str, str]) -> Iterator[Server]:
-    """``rag serve`` again on the folder ``serve`` set up, with no ``rag ingest`` before it: whatever
-    the last process left is what this one finds."""
-    port = free_port()
-    environ = {
-        **os.environ,
-        "RAG_CORPUS_DIR": str(folder / "corpus"),
-        "RAG_DATA_DIR": str(folder / "index"),
-        "RAG_EXAMPLES": "0",
-        "RAG_LOG_LEVEL": "INFO",
-        "HF_HUB_OFFLINE": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "ANONYMIZED_TELEMETRY": "False",
-        **env,
-    }
-    log = folder / "restarted.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)],
-            env=environ, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    server = Server(f"http://127.0.0.1:{port}", folder / "corpus", log, None, proc.pid)
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert proc.poll() is None, f"server exited:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"server not ready:\n{log.read_text()}"
-            time.sleep(0.5)
-        yield server
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        assert "Traceback" not in log.read_text(), log.read_text()
 
 
 # --- a burst of uploads -------------------------------------------------------------------------------
@@ -196,7 +152,7 @@ def test_a_server_killed_mid_upload_agrees_with_its_corpus_after_a_restart(tmp_p
     # An upload killed while its temp file was being written leaves that file behind.
     (server.corpus / f".rag-upload-{uuid.uuid4().hex}.tmp").write_bytes(v2[:1000])
 
-    with restart(tmp_path, EXTRACTIVE) as again, again.client() as client:
+    with run_server(tmp_path, EXTRACTIVE, "restarted.log", ready_timeout=300) as again, again.client() as client:
         on_disk = disk(again.corpus)
         assert on_disk == index(client) and on_disk["lighthouse.txt"] == sha256(v2)
         assert leftovers(again.corpus) == []
