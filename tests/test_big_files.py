@@ -1,13 +1,11 @@
 """Files far larger than one Chroma write: a 10 MB text, a 300-page PDF, a file of more chunks than Chroma
-takes in one call. Real Chroma, the real embedder, the real ``rag`` command and a real ``rag serve``."""
+takes in one call. Real Chroma, the real embedder, the ``rag`` command (in-process) and a real ``rag serve``
+for the big uploads."""
 
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +16,9 @@ from rag.config import Settings
 from rag.schema import Chunk
 from rag.store import FileRecord, Store
 from tests.pdfs import parser_breaking_pdf, pdf, text_page
-from tests.server import serve
+from tests.server import app_settings, in_process, serve
+from tests.test_cli import Run
+from tests.test_cli import rag as cli
 
 VOCABULARY = [
     "harbour", "survey", "station", "tide", "wind", "river", "valley", "granite", "cedar", "meadow", "lagoon",
@@ -74,27 +74,8 @@ def three_hundred_page_pdf() -> bytes:
     return pdf(pages)
 
 
-def rag_env(settings: Settings, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "RAG_CORPUS_DIR": str(settings.corpus_dir),
-        "RAG_DATA_DIR": str(settings.data_dir),
-        "RAG_LLM": "extractive",
-        "HF_HUB_OFFLINE": "1",
-        "ANONYMIZED_TELEMETRY": "False",
-        **extra,
-    }
-
-
-def rag(settings: Settings, *args: str, timeout: float = 1800, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args],
-        env=rag_env(settings, **env),
-        cwd=settings.data_dir.parent,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def rag(settings: Settings, *args: str, **env: str) -> Run:
+    return cli(settings, *args, env=env)  # the rag command in-process (tests/test_cli.py)
 
 
 def unit_vectors(n: int, dim: int = 384) -> np.ndarray:
@@ -200,7 +181,7 @@ def test_a_10_mb_text_and_a_300_page_pdf_upload_through_the_api(tmp_path: Path) 
 
 
 def test_an_upload_that_breaks_the_pdf_parser_is_refused_in_one_line(tmp_path: Path) -> None:
-    with serve(tmp_path, {"RAG_LLM": "extractive"}) as server, server.client() as client:
+    with in_process(app_settings(tmp_path)) as client:
         r = client.post("/api/documents", files={"file": ("nested.pdf", parser_breaking_pdf(), "application/pdf")})
         assert r.status_code == 422 and "malformed PDF" in r.json()["detail"], r.text
         assert "\n" not in r.json()["detail"]
