@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.conftest import ui_page
 from tests.server import ARTICLE, Server
 
 pytestmark = pytest.mark.llm
@@ -16,11 +17,8 @@ pytestmark = pytest.mark.llm
 
 @pytest.fixture()
 def page(browser: Browser, llm_server: Server) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(f"{llm_server.url}/ui/")
-    yield page
-    context.close()
+    with ui_page(browser, llm_server.url, 1280, 900) as page:
+        yield page
 
 
 def test_ask_shows_answer_and_cited_passage(page: Page, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from rag.store import document_id
+from tests.conftest import ui_page
 from tests.pdfs import merged, scanned_pdf
 from tests.server import ROOT, Server, serve
 from tests.test_viewer import FERRY, LIGHTHOUSE, NOTES, report_pdf
@@ -35,11 +36,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture()
 def page(browser: Browser, server: Server) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.goto(f"{server.url}/ui/")
-    yield page
-    context.close()
+    with ui_page(browser, server.url, 1400, 1000) as page:
+        yield page
 
 
 def ask(page: Page, question: str) -> None:
