@@ -63,19 +63,9 @@ def resolve(text: str, passages: list[ScoredChunk]) -> tuple[str, list[Citation]
 
 def citation(n: int, passage: ScoredChunk) -> Citation:
     """The citation [n] of a passage: where it is (source, page, span), its text and score."""
-    c = passage.chunk
-    return Citation(
-        n=n,
-        source=c.source,
-        page=c.page,
-        page_end=c.page_end,
-        ocr=c.ocr,
-        chunk_id=c.id,
-        text=c.text,
-        start=c.start,
-        end=c.end,
-        score=passage.score,
-    )
+    # the chunk's location and text carry over under the same names
+    located = passage.chunk.model_dump(include={"source", "page", "page_end", "ocr", "text", "start", "end"})
+    return Citation(n=n, chunk_id=passage.chunk.id, score=passage.score, **located)
 
 
 def where(c: Citation) -> str:
