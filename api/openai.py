@@ -3,6 +3,7 @@ the bot as a model. Citations ride along: a ``citations`` field and a "Sources" 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -105,13 +106,11 @@ def completion_chunks(stream: AnswerStream, model: str) -> Iterator[bytes]:
     for piece in _pieces(text):
         yield chunk(Delta(content=piece))
     done = head.model_copy(
-        update={
-            "choices": [ChunkChoice(delta=Delta(), finish_reason="stop")],
-            "citations": answer.citations,
-            "abstained": answer.abstained,
-        }
-    )
-    yield format_sse_event(data_str=done.model_dump_json(exclude_none=True))
+        update={"choices": [ChunkChoice(delta=Delta(), finish_reason="stop")], "abstained": answer.abstained}
+    ).model_dump(mode="json", exclude_none=True)
+    # citations whole, as the non-streamed reply gives them (a citation without a page says page: null)
+    done["citations"] = [c.model_dump(mode="json") for c in answer.citations]
+    yield format_sse_event(data_str=json.dumps(done))
     yield format_sse_event(data_str="[DONE]")
 
 
