@@ -1,11 +1,21 @@
-"""Checks that an answer says something its cited passages actually contain."""
+"""Checks that an answer says something its cited passages actually contain.
+
+``check_answer`` is the whole policy on a drafted answer, as a pure function of strings: which passages
+it may cite, or which check declines it. The engine (``rag.answer``) runs it on the model's draft.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from rag.citations import strip_markers
+from rag.citations import is_abstention, markers, strip_markers
+from rag.schema import AbstainReason
 from rag.terms import content_terms, covered
+
+# Below this share of the answer's new words found in its cited passages, the answer is treated as
+# not supported (it brings in facts from elsewhere) and the bot abstains. Chosen on evals/seed.jsonl.
+MIN_SUPPORT = 0.6
 
 _WORD = re.compile(r"[a-z0-9]+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -121,3 +131,81 @@ def _negated(text: str) -> bool:
 def negation_unmet(question: str, evidence: list[str]) -> bool:
     """The question asks about what is not so, and no evidence passage says anything is not."""
     return _negated(question) and not any(_negated(e) for e in evidence)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the checks made of a draft: the text to show and the passages it cites (indexes into the
+    evidence, in the order of its markers), or the check that declined it and why."""
+
+    text: str = ""
+    cited: tuple[int, ...] = ()
+    declined: AbstainReason | None = None
+    detail: str = ""
+
+
+def check_answer(
+    draft: str,
+    question: str,
+    evidence: list[str],
+    decline_prob: float | None = None,
+    decline_threshold: float = 1.0,
+) -> Verdict:
+    """Apply the checks that make a drafted answer trustworthy, or say which one declines it.
+
+    ``evidence`` holds the texts of the numbered passages the model read ([1] is ``evidence[0]``). An
+    answer stands only if its words and numbers are found in the passages it cites. When the model cites
+    the wrong passage or none, the claim is attributed to the smallest set of passages that supports it,
+    if any, and the markers are rewritten; an answer no passage supports is declined, and so is one the
+    model itself leaned to decline (``decline_prob`` at or over ``decline_threshold``).
+    """
+    text = " ".join(draft.split())
+    if not text or is_abstention(text):
+        return Verdict(declined="model_declined", detail="The generator found no answer in the passages.")
+    if decline_prob is not None and decline_prob >= decline_threshold:
+        return Verdict(
+            declined="model_declined",
+            detail=f"The generator leaned to declining (probability {decline_prob:.2f}).",
+        )
+    if not answers_the_kind_asked(question, text):
+        return Verdict(declined="wrong_kind", detail="The answer does not give what the question asks for.")
+    bare = strip_markers(text)
+    cited = [m - 1 for m in markers(text) if 1 <= m <= len(evidence)]
+    if not (cited and supported(bare, question, [evidence[i] for i in cited])):
+        chosen = attribute(bare, question, evidence, cited)
+        if chosen is None:
+            return Verdict(declined="not_supported", detail=f"No passage supports the drafted answer: {bare!r}.")
+        marks = "".join(f"[{i + 1}]" for i in chosen)
+        # the markers before the closing full stop, where the model puts its own
+        text = f"{bare[:-1]} {marks}." if bare.endswith(".") else f"{bare} {marks}"
+        cited = chosen
+    if negation_unmet(question, [evidence[i] for i in cited]):
+        return Verdict(
+            declined="not_supported",
+            detail="The question asks about what is not so; the cited passages say no such thing.",
+        )
+    return Verdict(text=text, cited=tuple(cited))
+
+
+def supported(answer: str, question: str, evidence: list[str]) -> bool:
+    """Enough of the answer's new words, and every number it states, are in ``evidence``."""
+    return support(answer, question, evidence) >= MIN_SUPPORT and not unsupported_numbers(answer, evidence, question)
+
+
+def attribute(answer: str, question: str, evidence: list[str], cited: list[int]) -> list[int] | None:
+    """The smallest set of passages (one, or two) that supports the answer, preferring those it cited.
+
+    A small model often cites the wrong number, or one passage for a sentence that draws on two.
+    """
+    n = len(evidence)
+    options = [[i] for i in range(n)]
+    options += [sorted({*cited, i}) for i in range(n) if i not in cited and len(cited) == 1]
+    options += [[i, j] for i in range(n) for j in range(i + 1, n)]
+    backed = [o for o in options if supported(answer, question, [evidence[i] for i in o])]
+    if not backed:
+        return None
+    # fewest passages first, then those the model cited, then the strongest support
+    return min(
+        backed,
+        key=lambda o: (len(o), -len(set(o) & set(cited)), -support(answer, question, [evidence[i] for i in o])),
+    )

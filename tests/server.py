@@ -79,6 +79,8 @@ def run_server(
         "HF_HUB_OFFLINE": "1",
         "GRADIO_ANALYTICS_ENABLED": "False",
         "ANONYMIZED_TELEMETRY": "False",
+        # Gradio's cache of its own: servers of parallel test workers never clean up each other's files.
+        "GRADIO_TEMP_DIR": str(folder / "gradio"),
         **env,
     }
     log = folder / log_name
