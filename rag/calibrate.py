@@ -227,7 +227,8 @@ class HidingStore(Store):
     for as many more as are hidden, so it still gives ``n`` when it can). Shares the store's client."""
 
     def __init__(self, store: Store) -> None:
-        super().__init__(store.settings, store.name, client=store.client)
+        client = store.client  # connected now, as the store it hides from
+        super().__init__(store.name, lambda: client, store.url)
         self.hidden: frozenset[str] = frozenset()
 
     def dense(self, query_embedding: Any, n: int) -> list[tuple[Chunk, float]]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from rag.answer import QAEngine
 from rag.calibration import apply_calibration
 from rag.config import Settings
@@ -9,11 +12,17 @@ from rag.embeddings import get_embedder
 from rag.generators import build_generator
 from rag.ingest import Ingestor
 from rag.retrieve import HybridRetriever
-from rag.store import Store
+from rag.store import Store, connect
+
+
+def make_client(settings: Settings) -> Any:
+    """The Chroma client of the configured index (a server when ``chroma_url`` is set, else embedded)."""
+    return connect(settings.chroma_url, settings.data_dir)
 
 
 def build_store(settings: Settings, collection: str | None = None) -> Store:
-    return Store(settings, collection)
+    """The store of ``collection`` (default: the configured one); it connects on first use."""
+    return Store(collection or settings.collection_name, partial(make_client, settings), settings.chroma_url)
 
 
 def build_ingestor(settings: Settings, store: Store | None = None) -> Ingestor:

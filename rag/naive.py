@@ -19,6 +19,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from rag.citations import is_abstention
 from rag.config import Settings
 from rag.embeddings import Embedder
+from rag.factory import build_store
 from rag.generate import ExtractiveGenerator
 from rag.generators import chat_model, generator_kind
 from rag.ingest import Ingestor
@@ -54,7 +55,7 @@ class NaiveChain:
     @classmethod
     def indexed(cls, settings: Settings, embedder: Embedder, corpus: Path, progress: bool | None = None) -> NaiveChain:
         """The chain over ``corpus``, indexed (incrementally) into a collection of its own."""
-        store = Store(settings, f"{settings.collection_name}-naive")
+        store = build_store(settings, f"{settings.collection_name}-naive")
         NaiveIngestor(settings.model_copy(update={"corpus_dir": corpus}), store, embedder).run([corpus], progress)
         return cls(settings, embedder, store)
 

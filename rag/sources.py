@@ -112,7 +112,7 @@ def _records(store: Store, sources: list[str]) -> dict[str, FileRecord]:
     try:
         res = store.files.get(ids=ids, include=["metadatas"])
     except httpx.TransportError as exc:
-        raise unavailable(store.settings.chroma_url or "", exc) from exc
+        raise unavailable(store.url or "", exc) from exc
     return {str(m["source"]): _record(m) for m in res["metadatas"] or []}
 
 
@@ -130,7 +130,7 @@ def find_document(store: Store, doc_id: str) -> FileRecord:
         try:
             res = store.files.get(ids=[doc_id], include=["metadatas"])
         except httpx.TransportError as exc:
-            raise unavailable(store.settings.chroma_url or "", exc) from exc
+            raise unavailable(store.url or "", exc) from exc
         if res["metadatas"]:
             return _record(res["metadatas"][0])
     raise NotFound(f"no document with id '{doc_id}'")

@@ -9,13 +9,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import wraps
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlparse
 
 import httpx
 import numpy as np
 
-from rag.config import Settings
 from rag.errors import IndexMissing, RagError, StoreUnavailable
 from rag.schema import Chunk, DocumentInfo
 
@@ -57,29 +57,30 @@ class FileRecord:
         return bool(self.file_hash)
 
 
-def make_client(settings: Settings) -> Any:
+def connect(url: str | None, data_dir: Path) -> Any:
+    """A Chroma client: of the server at ``url`` when there is one, else of the embedded index in ``data_dir``."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
-    if settings.chroma_url:
-        url = urlparse(settings.chroma_url)
-        if not url.hostname:
-            raise RagError(f"RAG_CHROMA_URL is not a URL: {settings.chroma_url!r}")
-        ssl = url.scheme == "https"
-        port = url.port or (443 if ssl else 8000)
+    if url:
+        parsed = urlparse(url)
+        if not parsed.hostname:
+            raise RagError(f"RAG_CHROMA_URL is not a URL: {url!r}")
+        ssl = parsed.scheme == "https"
+        port = parsed.port or (443 if ssl else 8000)
         try:
             # The client's own first requests have no timeout yet: a hung server must fail here instead.
-            httpx.get(f"{settings.chroma_url.rstrip('/')}/api/v2/heartbeat", timeout=_read_timeout()).raise_for_status()
-            client = chromadb.HttpClient(host=url.hostname, port=port, ssl=ssl, settings=chroma_settings)
+            httpx.get(f"{url.rstrip('/')}/api/v2/heartbeat", timeout=_read_timeout()).raise_for_status()
+            client = chromadb.HttpClient(host=parsed.hostname, port=port, ssl=ssl, settings=chroma_settings)
         except httpx.TransportError as exc:
-            raise unavailable(settings.chroma_url, exc) from exc
+            raise unavailable(url, exc) from exc
         except Exception as exc:
-            raise RagError(f"cannot reach the Chroma server at {settings.chroma_url}: {exc}") from exc
+            raise RagError(f"cannot reach the Chroma server at {url}: {exc}") from exc
         _set_timeouts(client)
         return client
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(settings.data_dir), settings=chroma_settings)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(data_dir), settings=chroma_settings)
 
 
 def _read_timeout() -> httpx.Timeout:
@@ -119,7 +120,7 @@ def _reachable(method: Callable[P, R]) -> Callable[P, R]:
             return method(*args, **kwargs)
         except httpx.TransportError as exc:
             store = args[0]  # a method's self
-            url = store.settings.chroma_url if isinstance(store, Store) else None
+            url = store.url if isinstance(store, Store) else None
             raise unavailable(url or "", exc) from exc
 
     return guarded
@@ -133,12 +134,16 @@ class Store:
     and text; what ingestion needs to know of a file lives in its record, so telling unchanged files apart
     reads a row per file instead of every chunk, and each chunk's write stays small (README, "Speed and
     scale").
+
+    ``connect`` makes the Chroma client, called on first use (``rag.factory.build_store`` passes one
+    for the configured index); ``url`` is the server's, named in the errors when it cannot be reached.
     """
 
-    def __init__(self, settings: Settings, collection: str | None = None, client: Any = None) -> None:
-        self.settings = settings
-        self.name = collection or settings.collection_name
-        self._client = client
+    def __init__(self, name: str, connect: Callable[[], Any], url: str | None = None) -> None:
+        self.name = name
+        self.url = url
+        self._connect = connect
+        self._client: Any = None
         self._client_lock = threading.Lock()
         self._batch = 0
         self._collection: Any = None
@@ -151,7 +156,7 @@ class Store:
         if self._client is None:
             with self._client_lock:
                 if self._client is None:
-                    self._client = make_client(self.settings)
+                    self._client = self._connect()
         return self._client
 
     @property

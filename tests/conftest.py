@@ -157,7 +157,9 @@ def settings(tmp_path: Path, corpus: Path, backend: str, request: pytest.Fixture
 
 @pytest.fixture()
 def store(settings: Settings) -> Store:
-    return Store(settings)
+    from rag.factory import build_store
+
+    return build_store(settings)
 
 
 @pytest.fixture(scope="session")
@@ -195,15 +197,21 @@ def shared_indexes(
 def indexed_settings(shared_indexes: Callable[[str], Settings], backend: str) -> Iterator[Settings]:
     """Settings of the shared index of the default article, for tests that only read it: a test that
     writes to it fails here (use ``settings`` and an index of the test's own instead)."""
+    from rag.factory import build_store
+
     settings = shared_indexes(backend)
-    version = Store(settings).version()
+    version = build_store(settings).version()
     yield settings
-    assert Store(settings).version() == version, "this test wrote to the shared index: give it an index of its own"
+    assert build_store(settings).version() == version, (
+        "this test wrote to the shared index: give it an index of its own"
+    )
 
 
 @pytest.fixture()
 def indexed_store(indexed_settings: Settings) -> Store:
-    return Store(indexed_settings)
+    from rag.factory import build_store
+
+    return build_store(indexed_settings)
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
+from rag.factory import build_store
 from rag.schema import Chunk
-from rag.store import FileRecord, Store
+from rag.store import FileRecord
 from tests.pdfs import parser_breaking_pdf, pdf, text_page
 from tests.server import app_settings, in_process, serve
 from tests.test_cli import Run
@@ -56,8 +57,13 @@ def plant(parts: list[str], fact: str, at: float) -> list[str]:
 
 
 def ten_mb_text() -> bytes:
-    """10 MB of prose in paragraphs of about 7,000 characters: at RAG_CHUNK_SIZE=8000 each is one chunk."""
-    parts = plant(paragraphs(10 * 1024 * 1024, 7000, seed=1), TEXT_FACT, 0.9)
+    """10 MB of prose in paragraphs of about 7,000 characters: at RAG_CHUNK_SIZE=8000 each is one chunk.
+
+    The prose is 1 MB of paragraphs said ten times over, as a long log or a templated report repeats
+    itself: every byte is read, chunked, stored and searched, while a repeated passage is embedded once
+    (``Embedder.embed``). Embedding speed on text that never repeats is measured by ``bench``, not here."""
+    block = paragraphs(1024 * 1024, 7000, seed=1)
+    parts = plant(block * 10, TEXT_FACT, 0.9)
     return "\n\n".join(parts).encode()
 
 
@@ -85,7 +91,7 @@ def unit_vectors(n: int, dim: int = 384) -> np.ndarray:
 
 @pytest.mark.parametrize("backend", ["embedded", "server"])  # server: a real `chroma run`
 def test_the_store_reads_and_writes_more_records_than_one_chroma_call_takes(settings: Settings) -> None:
-    store = Store(settings)
+    store = build_store(settings)
     n = store.batch + 100  # more than one call may take
     chunks = [Chunk(id=f"c{i:06d}", source="big.txt", text=f"passage {i}", start=i, end=i + 1) for i in range(n)]
     store.add(chunks, unit_vectors(n))
@@ -124,7 +130,7 @@ def test_a_file_of_more_chunks_than_one_chroma_call_takes_is_indexed(settings: S
         "a-long.txt": "added", "b-nested.pdf": "skipped", "c-note.txt": "added", "syria-assad-fall.txt": "added"
     }  # fmt: skip
     long = next(f for f in report["files"] if f["source"] == "a-long.txt")
-    assert long["chunks_added"] > Store(settings).client.get_max_batch_size()
+    assert long["chunks_added"] > build_store(settings).client.get_max_batch_size()
     print(f"\n{long['chunks_added']} chunks of one file ingested in {seconds:.1f} s")
 
     again = rag(settings, "ingest", **env)  # as a person reads it: one line per skipped file, no trace

@@ -12,11 +12,11 @@ import pytest
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.evaluate import _ReusingGenerator, eval_settings, run_evaluation
+from rag.factory import build_store
 from rag.generate import ExtractiveGenerator
 from rag.naive import CHUNK_SIZE
 from rag.reports import CHART_METRICS, metrics_table, render_chart_svg, render_html, write_reports
 from rag.schema import Chunk, ScoredChunk
-from rag.store import Store
 from tests.conftest import ROOT
 from tests.test_cli import Run, rag
 
@@ -41,8 +41,8 @@ def test_a_run_on_its_own_corpus_scores_and_leaves_the_default_index_alone(
     assert report.config.git_commit and report.config.llm == "extractive" and report.config.k == settings.top_k
     assert calls[-1][:2] == (8, 8) and [c[0] for c in calls[1:]] == list(range(1, 9))
 
-    assert not Store(settings).exists()  # the default collection was never created
-    own = Store(eval_settings(settings, corpus))
+    assert not build_store(settings).exists()  # the default collection was never created
+    own = build_store(eval_settings(settings, corpus))
     version = own.version()
     run_evaluation(settings, SEED, corpus=corpus, limit=1)
     assert own.version() == version  # a second run re-used the index: nothing re-embedded
@@ -56,7 +56,7 @@ def test_compare_runs_the_baselines_side_by_side(settings: Settings, corpus: Pat
 
     # the naive chain cites what it retrieved: whole fixed-size chunks (the article makes 3), top 4
     own = eval_settings(settings, corpus)
-    chunks = Store(own, f"{own.collection_name}-naive").count()
+    chunks = build_store(own, f"{own.collection_name}-naive").count()
     assert chunks == 3
     naive = [r for r in report.records if r.config == "naive"]
     assert all(len(r.citations) == chunks and all(len(c.text) <= CHUNK_SIZE for c in r.citations) for r in naive)

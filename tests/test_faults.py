@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
+from rag.factory import build_store
 from rag.schema import IngestReport
 from rag.service import RagService
-from rag.store import Store
 from tests.server import ARTICLE, serve
 from tests.test_cli import rag
 
@@ -52,7 +52,7 @@ def test_ingest_killed_halfway_is_completed_by_the_next_run(tmp_path: Path) -> N
     settings = Settings(corpus_dir=tmp_path / "notes", data_dir=tmp_path / "index", _env_file=None)  # type: ignore[call-arg]
     synthetic_corpus(settings.corpus_dir, 500)
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest"], env=rag_env(settings), cwd=tmp_path)
-    store = Store(settings)
+    store = build_store(settings)
     deadline = time.monotonic() + 300
     partial = 0
     while proc.poll() is None and time.monotonic() < deadline:
@@ -72,10 +72,10 @@ def test_ingest_killed_halfway_is_completed_by_the_next_run(tmp_path: Path) -> N
     # Whatever the first run wrote is kept (its files unchanged, or only re-recorded), the rest is added.
     assert report.chunks_total == 2000 and 0 < report.chunks_added < 2000 and report.count("added") >= 1
 
-    chunks = Store(settings).all_chunks()
+    chunks = build_store(settings).all_chunks()
     assert len(chunks) == 2000 and len({c.id for c in chunks}) == 2000
     assert len({(c.source, c.start) for c in chunks}) == 2000  # no duplicate chunk of any file
-    assert all(r.complete for r in Store(settings).file_records().values())
+    assert all(r.complete for r in build_store(settings).file_records().values())
     assert {c.source for c in chunks} == {p.name for p in settings.corpus_dir.iterdir()}
 
 

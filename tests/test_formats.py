@@ -11,9 +11,9 @@ from msoffcrypto.format.ooxml import OOXMLFile
 
 from rag.config import Settings
 from rag.embeddings import Embedder
+from rag.factory import build_store
 from rag.ingest import Ingestor
 from rag.loaders import Unreadable, load_document
-from rag.store import Store
 from tests import office
 from tests.pdfs import encrypted, merged, pdf, scanned_pdf, table_page, text_page
 from tests.server import Server, serve
@@ -110,12 +110,12 @@ def test_bad_files_are_skipped_by_ingest_and_the_rest_indexed(
     for name, (data, _) in BAD.items():
         (corpus / name).write_bytes(data)
     (corpus / "report.docx").write_bytes(office.docx_file())
-    report = Ingestor(settings, Store(settings), embedder).run([corpus], progress=False)
+    report = Ingestor(settings, build_store(settings), embedder).run([corpus], progress=False)
     status = {f.source: (f.status, f.reason) for f in report.files}
     for name, (_, reason) in BAD.items():
         assert status[name][0] == "skipped" and status[name][1].startswith(reason), status[name]
     assert status["report.docx"] == status["syria-assad-fall.txt"] == ("added", "")
-    assert {d.source for d in Store(settings).documents()} == {"report.docx", "syria-assad-fall.txt"}
+    assert {d.source for d in build_store(settings).documents()} == {"report.docx", "syria-assad-fall.txt"}
 
 
 # --- every format answered and cited over the API (a real server, the extractive generator) ---

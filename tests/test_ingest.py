@@ -6,8 +6,8 @@ from pathlib import Path
 from rag.chunking import chunk_text, make_splitter
 from rag.config import Settings
 from rag.embeddings import Embedder
+from rag.factory import build_store
 from rag.ingest import Ingestor
-from rag.store import Store
 from tests.pdfs import lone_surrogate_pdf, minimal_pdf, parser_breaking_pdf
 
 # Every test here runs on the embedded store and on a real Chroma server (RAG_CHROMA_URL).
@@ -15,29 +15,29 @@ BACKENDS = ("embedded", "server")
 
 
 def run(settings: Settings, embedder: Embedder, *paths: Path):  # type: ignore[no-untyped-def]
-    return Ingestor(settings, Store(settings), embedder).run(list(paths) or [settings.corpus_dir], progress=False)
+    return Ingestor(settings, build_store(settings), embedder).run(list(paths) or [settings.corpus_dir], progress=False)
 
 
 def test_second_run_on_unchanged_corpus_adds_nothing(settings: Settings, embedder: Embedder) -> None:
     first = run(settings, embedder)
     assert first.chunks_added > 0 and first.count("added") == 1
-    ids_before = {c.id for c in Store(settings).all_chunks()}
+    ids_before = {c.id for c in build_store(settings).all_chunks()}
     second = run(settings, embedder)
     assert second.chunks_added == 0 and second.chunks_removed == 0
     assert second.count("unchanged") == 1
-    assert {c.id for c in Store(settings).all_chunks()} == ids_before
+    assert {c.id for c in build_store(settings).all_chunks()} == ids_before
 
 
 def test_editing_one_file_changes_only_its_chunks(settings: Settings, embedder: Embedder, corpus: Path) -> None:
     (corpus / "other.md").write_text("# Notes\n\nThe library opens at nine. It closes at five.\n")
     run(settings, embedder)
-    before = {c.id: c for c in Store(settings).all_chunks()}
+    before = {c.id: c for c in build_store(settings).all_chunks()}
     article = corpus / "syria-assad-fall.txt"
     text = article.read_text()
     article.write_text(text.replace("fled to Iraq", "fled to Jordan"))
 
     report = run(settings, embedder)
-    after = {c.id: c for c in Store(settings).all_chunks()}
+    after = {c.id: c for c in build_store(settings).all_chunks()}
     assert report.count("updated") == 1 and report.count("unchanged") == 1
     assert 1 <= report.chunks_added <= 2 and report.chunks_added == report.chunks_removed
     other_before = {i for i, c in before.items() if c.source == "other.md"}
@@ -54,7 +54,7 @@ def test_a_deleted_file_loses_its_chunks(settings: Settings, embedder: Embedder,
     (corpus / "gone.txt").unlink()
     report = run(settings, embedder)
     assert report.count("removed") == 1 and report.chunks_removed == 1
-    assert [d.source for d in Store(settings).documents()] == ["syria-assad-fall.txt"]
+    assert [d.source for d in build_store(settings).documents()] == ["syria-assad-fall.txt"]
 
 
 def test_bad_files_are_skipped_counted_and_harmless(settings: Settings, embedder: Embedder, corpus: Path) -> None:
@@ -70,7 +70,7 @@ def test_bad_files_are_skipped_counted_and_harmless(settings: Settings, embedder
     assert status["broken.pdf"][0] == "skipped" and "PDF" in status["broken.pdf"][1]
     assert status["good.pdf"][0] == status["page.html"][0] == status["syria-assad-fall.txt"][0] == "added"
     assert report.count("skipped") == 3
-    sources = {d.source for d in Store(settings).documents()}
+    sources = {d.source for d in build_store(settings).documents()}
     assert sources == {"good.pdf", "page.html", "syria-assad-fall.txt"}
 
 
@@ -85,14 +85,14 @@ def test_a_file_over_the_size_limit_is_skipped_with_its_reason(
 
 def test_an_interrupted_write_is_completed_by_the_next_run(settings: Settings, embedder: Embedder) -> None:
     run(settings, embedder)
-    store = Store(settings)
+    store = build_store(settings)
     ids = sorted(c.id for c in store.all_chunks())
     # As if the process died after the file's pending record and before all its chunks were written.
     store.mark_pending(["syria-assad-fall.txt"])
     store.delete(ids[:2])
     report = run(settings, embedder)
     assert report.chunks_added == 2
-    assert sorted(c.id for c in Store(settings).all_chunks()) == ids
+    assert sorted(c.id for c in build_store(settings).all_chunks()) == ids
 
 
 def test_files_outside_the_corpus_are_added_without_pruning_it(
@@ -103,14 +103,14 @@ def test_files_outside_the_corpus_are_added_without_pruning_it(
     extra.write_text("An unrelated note about gardening and tomatoes.")
     report = run(settings, embedder, extra)
     assert report.count("added") == 1 and report.chunks_removed == 0
-    assert {d.source for d in Store(settings).documents()} == {"syria-assad-fall.txt", extra.resolve().as_posix()}
+    assert {d.source for d in build_store(settings).documents()} == {"syria-assad-fall.txt", extra.resolve().as_posix()}
 
 
 def test_an_interrupted_update_is_redone(settings: Settings, embedder: Embedder, corpus: Path) -> None:
     """The run died after adding one chunk of a new version and deleting one old chunk, then the edit was
     undone: the chunk count matches the file's, but the pending record still sends it back."""
     run(settings, embedder)
-    store = Store(settings)
+    store = build_store(settings)
     before = sorted(c.id for c in store.all_chunks())
     article = corpus / "syria-assad-fall.txt"
     text = article.read_text()
@@ -127,32 +127,32 @@ def test_an_interrupted_update_is_redone(settings: Settings, embedder: Embedder,
 
     report = run(settings, embedder)
     assert report.count("updated") == 1 and report.chunks_added == 1 and report.chunks_removed == 1
-    assert sorted(c.id for c in Store(settings).all_chunks()) == before
-    assert Store(settings).file_records()[article.name].complete
+    assert sorted(c.id for c in build_store(settings).all_chunks()) == before
+    assert build_store(settings).file_records()[article.name].complete
 
 
 def test_a_pending_file_is_redone_without_embedding(settings: Settings, embedder: Embedder) -> None:
     run(settings, embedder)
-    store = Store(settings)
+    store = build_store(settings)
     source = "syria-assad-fall.txt"
     recorded = store.file_records()[source]
     store.mark_pending([source])
     assert not store.file_records()[source].complete
     report = run(settings, embedder)
     assert report.count("updated") == 1 and report.chunks_added == report.chunks_removed == 0
-    assert Store(settings).file_records()[source] == recorded
+    assert build_store(settings).file_records()[source] == recorded
 
 
 def test_a_removal_interrupted_after_its_chunks_went_is_finished(settings: Settings, embedder: Embedder) -> None:
     run(settings, embedder)
-    store = Store(settings)
+    store = build_store(settings)
     source = "syria-assad-fall.txt"
     store.mark_pending([source])
     store.delete(sorted(store.chunk_ids(source)))
     assert [d.chunks for d in store.documents()] == [0]
     (settings.corpus_dir / source).unlink()
     report = run(settings, embedder)
-    assert report.count("removed") == 1 and Store(settings).file_records() == {}
+    assert report.count("removed") == 1 and build_store(settings).file_records() == {}
 
 
 def test_an_index_in_the_earlier_layout_is_upgraded_without_embedding(
@@ -161,7 +161,7 @@ def test_an_index_in_the_earlier_layout_is_upgraded_without_embedding(
     """Before file records, each chunk carried its file's fields and its text was a Chroma document."""
     article = corpus / "syria-assad-fall.txt"
     chunks = chunk_text(article.read_text(), article.name, make_splitter(settings.chunk_size, settings.chunk_overlap))
-    store = Store(settings)
+    store = build_store(settings)
     store.collection.upsert(
         ids=[c.id for c in chunks],
         embeddings=embedder.embed([c.text for c in chunks]),
@@ -175,9 +175,9 @@ def test_an_index_in_the_earlier_layout_is_upgraded_without_embedding(
 
     report = run(settings, embedder)
     assert report.count("updated") == 1 and report.chunks_added == report.chunks_removed == 0
-    assert Store(settings).file_records()[article.name].complete
+    assert build_store(settings).file_records()[article.name].complete
     assert run(settings, embedder).count("unchanged") == 1
-    by_id = {c.id: c for c in Store(settings).all_chunks()}
+    by_id = {c.id: c for c in build_store(settings).all_chunks()}
     assert all(by_id[c.id].text == c.text for c in chunks)
 
 
@@ -186,7 +186,7 @@ def test_the_longest_allowed_chunks_are_stored_whole(settings: Settings, embedde
     text = " ".join(f"Sentence {i} of a long report about the harbour works." for i in range(600))
     (settings.corpus_dir / "long.txt").write_text(text)
     run(settings, embedder)
-    stored = [c for c in Store(settings).all_chunks() if c.source == "long.txt"]
+    stored = [c for c in build_store(settings).all_chunks() if c.source == "long.txt"]
     assert max(len(c.text) for c in stored) > 7000
     assert all(text[c.start : c.end] == c.text for c in stored)
 
@@ -201,7 +201,7 @@ def test_pdfs_that_break_the_parser_or_the_tokenizer_never_stop_the_run(
     assert status["a-nested.pdf"][0] == "skipped" and status["a-nested.pdf"][1].startswith("malformed PDF")
     assert "\n" not in status["a-nested.pdf"][1]
     assert status["b-surrogate.pdf"] == status["syria-assad-fall.txt"] == ("added", "")
-    stored = [c.text for c in Store(settings).all_chunks() if c.source == "b-surrogate.pdf"]
+    stored = [c.text for c in build_store(settings).all_chunks() if c.source == "b-surrogate.pdf"]
     assert stored == ["The lighthouse of Skagen was lit in 1858. \ufffd"]
 
 
@@ -217,4 +217,4 @@ def test_a_file_name_that_is_not_utf8_is_indexed_and_pruned(settings: Settings, 
     assert run(settings, embedder).count("unchanged") == 2
     os.remove(odd)
     assert run(settings, embedder).count("removed") == 1
-    assert [d.source for d in Store(settings).documents()] == ["syria-assad-fall.txt"]
+    assert [d.source for d in build_store(settings).documents()] == ["syria-assad-fall.txt"]

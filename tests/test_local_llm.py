@@ -4,9 +4,8 @@ import pytest
 
 from rag.answer import QAEngine
 from rag.config import Settings
-from rag.factory import build_engine
+from rag.factory import build_engine, build_store
 from rag.schema import Turn
-from rag.store import Store
 
 pytestmark = pytest.mark.llm
 
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.llm
 def engine(indexed_settings: Settings) -> QAEngine:
     """The chain with the local LLM over the shared index of the default article (it only reads it)."""
     local = indexed_settings.model_copy(update={"llm": "local"})
-    return build_engine(local, Store(local))
+    return build_engine(local, build_store(local))
 
 
 def test_answers_with_a_citation(engine: QAEngine) -> None:

@@ -7,11 +7,10 @@ from rag.chunking import chunk_text, make_splitter
 from rag.citations import where
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.factory import build_engine
+from rag.factory import build_engine, build_store
 from rag.ingest import Ingestor
 from rag.loaders import load_document
 from rag.schema import Citation
-from rag.store import Store
 from tests.pdfs import pdf, text_page
 from tests.test_cli import rag
 
@@ -32,7 +31,7 @@ def report_pdf() -> bytes:
 
 
 def run(settings: Settings, embedder: Embedder):  # type: ignore[no-untyped-def]
-    return Ingestor(settings, Store(settings), embedder).run([settings.corpus_dir], progress=False)
+    return Ingestor(settings, build_store(settings), embedder).run([settings.corpus_dir], progress=False)
 
 
 def test_pages_and_spans_of_a_pdf_are_exact() -> None:
@@ -89,7 +88,7 @@ def test_an_index_without_pages_is_upgraded_without_embedding(
     and none is embedded again (the text of a PDF, and so each passage's id, is what it was)."""
     (corpus / "report.pdf").write_bytes(report_pdf())
     run(settings, embedder)
-    store = Store(settings)
+    store = build_store(settings)
     ids = {c.id for c in store.all_chunks() if c.source == "report.pdf"}
     # Back to the earlier state: no page fields on the passages, a record from the earlier loader.
     old = [c for c in store.all_chunks() if c.source == "report.pdf"]
@@ -102,13 +101,13 @@ def test_an_index_without_pages_is_upgraded_without_embedding(
     )
     record = store.file_records()["report.pdf"]
     store.record_files([record.__class__(record.source, record.file_hash, "recursive-350-60", record.n_chunks)])
-    assert all(c.page is None for c in Store(settings).all_chunks() if c.source == "report.pdf")
+    assert all(c.page is None for c in build_store(settings).all_chunks() if c.source == "report.pdf")
 
     report = run(settings, embedder)
     status = {f.source: f for f in report.files}
     assert status["report.pdf"].status == "updated" and report.chunks_added == report.chunks_removed == 0
     assert status["syria-assad-fall.txt"].status == "unchanged"  # plain text is not read again
-    upgraded = [c for c in Store(settings).all_chunks() if c.source == "report.pdf"]
+    upgraded = [c for c in build_store(settings).all_chunks() if c.source == "report.pdf"]
     assert {c.id for c in upgraded} == ids and all(c.page in (1, 2, 3) for c in upgraded)
     assert run(settings, embedder).count("unchanged") == 2
 

@@ -3,6 +3,7 @@ import pytest
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import IndexMissing
+from rag.factory import build_store
 from rag.ingest import Ingestor
 from rag.retrieve import HybridRetriever
 from rag.store import Store
@@ -12,7 +13,7 @@ BACKENDS = ("embedded", "server")
 
 
 def indexed(settings: Settings, embedder: Embedder) -> Store:
-    store = Store(settings)
+    store = build_store(settings)
     Ingestor(settings, store, embedder).run([settings.corpus_dir], progress=False)
     return store
 
@@ -63,7 +64,7 @@ def test_asking_for_more_passages_than_the_index_holds_returns_them_all(
 
 
 def test_index_checks_neither_create_the_index_nor_miss_another_writer(settings: Settings, embedder: Embedder) -> None:
-    reader = Store(settings)
+    reader = build_store(settings)
     assert reader.version() == "" and not reader.exists()
     with pytest.raises(IndexMissing, match="rag ingest"):
         reader.require_index()

@@ -6,16 +6,16 @@ import pytest
 
 from rag.config import Settings
 from rag.embeddings import Embedder
+from rag.factory import build_store
 from rag.ingest import Ingestor
 from rag.retrieve import HybridRetriever
-from rag.store import Store
 
 QUESTION = "Where did Maher al-Assad flee to?"
 
 
 @pytest.fixture()
 def retriever(settings: Settings, embedder: Embedder) -> HybridRetriever:
-    store = Store(settings)
+    store = build_store(settings)
     Ingestor(settings, store, embedder).run([settings.corpus_dir], progress=False)
     return HybridRetriever(store=store, embedder=embedder, k=3)
 
