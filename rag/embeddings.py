@@ -48,8 +48,17 @@ class Embedder:
         self.dim = int(self.model.get_embedding_dimension() or 0)
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        """One vector per text. A text given more than once (a page header, a disclaimer, a repeated log
+        line) is embedded once: a document's repeated passages cost nothing more."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        distinct = list(dict.fromkeys(texts))
+        if len(distinct) == len(texts):
+            return self._encode(texts)
+        row = {text: i for i, text in enumerate(distinct)}
+        return self._encode(distinct)[[row[t] for t in texts]]
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(
             texts,
             batch_size=self.batch_size,
