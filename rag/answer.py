@@ -9,7 +9,7 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from rag.citations import is_abstention, markers, resolve, strip_markers
+from rag.citations import resolve, strip_markers
 from rag.config import Settings
 from rag.conflicts import conflicting
 from rag.errors import InvalidQuestion
@@ -19,13 +19,10 @@ from rag.retrieve import HybridRetriever
 from rag.schema import AbstainReason, Answer, ScoredChunk, Turn
 from rag.sources import stamp
 from rag.stream import AnswerStream
-from rag.verify import answers_the_kind_asked, negation_unmet, support, unsupported_numbers
+from rag.verify import check_answer
 
 log = logging.getLogger(__name__)
 
-# Below this share of the answer's new words found in its cited passages, the answer is treated as
-# not supported (it brings in facts from elsewhere) and the bot abstains. Chosen on evals/seed.jsonl.
-MIN_SUPPORT = 0.6
 NEAREST = 3  # passages shown with an abstention
 # A question is about another subject when at least this many of its content words, and this share of
 # them, never occur in the documents (chosen on the dev splits of the eval sets: no answerable dev
@@ -154,50 +151,24 @@ class QAEngine:
     def finalize(
         self, raw: str, question: str, passages: list[ScoredChunk], decline_prob: float | None = None
     ) -> Answer:
-        """Apply the checks that make an answer trustworthy, or turn it into an abstention.
-
-        An answer is shown only if its words and numbers are found in the passages it cites. When the
-        model cites the wrong passage or none, the claim is attributed to the smallest set of passages
-        that supports it, if any; an answer no passage supports becomes a plain abstention, and so does
-        one the model itself leaned to decline (``decline_prob``).
-        """
-        text = " ".join(raw.split())
-        log.info("generated: %r (decline probability %s)", text, decline_prob)
-        if not text or is_abstention(text):
-            return _abstain("model_declined", "The generator found no answer in the passages.", passages)
-        if decline_prob is not None and decline_prob >= self.settings.decline_threshold:
-            log.info("abstain: the model leaned to declining (p=%.2f)", decline_prob)
-            return _abstain(
-                "model_declined",
-                f"The generator leaned to declining (probability {decline_prob:.2f}).",
-                passages,
-            )
-        if not answers_the_kind_asked(question, text):
-            log.info("abstain: %r does not give what %r asks for", text, question)
-            return _abstain("wrong_kind", "The answer does not give what the question asks for.", passages)
-        bare = strip_markers(text)
-        cited = [m - 1 for m in markers(text) if 1 <= m <= len(passages)]
-        if not (cited and _supported(bare, question, [passages[i].chunk.text for i in cited])):
-            chosen = _attribute(bare, question, passages, cited)
-            if chosen is None:
-                log.info("abstain: no passage supports the answer %r", text)
-                return _abstain("not_supported", f"No passage supports the drafted answer: {bare!r}.", passages)
-            log.info("citations re-attributed to passages %s: %r", [i + 1 for i in chosen], text)
-            marks = "".join(f"[{i + 1}]" for i in chosen)
-            # the markers before the closing full stop, where the model puts its own
-            text = f"{bare[:-1]} {marks}." if bare.endswith(".") else f"{bare} {marks}"
-            cited = chosen
-        if negation_unmet(question, [passages[i].chunk.text for i in cited]):
-            log.info("abstain: %r asks what is not so; the cited passages say nothing is not", question)
-            return _abstain(
-                "not_supported",
-                "The question asks about what is not so; the cited passages say no such thing.",
-                passages,
-            )
+        """The checked answer to a draft (``rag.verify.check_answer``), or an abstention saying which check
+        declined it; an answer the other passages contradict says so and cites both sides."""
+        log.info("generated: %r (decline probability %s)", " ".join(raw.split()), decline_prob)
+        verdict = check_answer(
+            raw, question, [p.chunk.text for p in passages], decline_prob, self.settings.decline_threshold
+        )
+        if verdict.declined:
+            log.info("abstain (%s): %s", verdict.declined, verdict.detail)
+            return _abstain(verdict.declined, verdict.detail, passages)
+        text, cited = verdict.text, list(verdict.cited)
         # Markers still number ``passages`` here; ``resolve`` renumbers them by first appearance.
         others = [i for i in range(len(passages)) if i not in cited]
         against = conflicting(
-            bare, question, [passages[i] for i in cited], [passages[i] for i in others], self.retriever.embedder
+            strip_markers(text),
+            question,
+            [passages[i] for i in cited],
+            [passages[i] for i in others],
+            self.retriever.embedder,
         )
         if against:
             # Both sides, cited: a planted or outdated document must not win silently.
@@ -222,33 +193,6 @@ def _abstain(reason: AbstainReason, detail: str, passages: list[ScoredChunk]) ->
         abstain_reason=reason,
         abstain_detail=detail,
         nearest=resolve(marks, nearest)[1],
-    )
-
-
-def _supported(answer: str, question: str, evidence: list[str]) -> bool:
-    return support(answer, question, evidence) >= MIN_SUPPORT and not unsupported_numbers(answer, evidence, question)
-
-
-def _attribute(answer: str, question: str, passages: list[ScoredChunk], cited: list[int]) -> list[int] | None:
-    """The smallest set of passages (one, or two) that supports the answer, preferring those it cited.
-
-    A small model often cites the wrong number, or one passage for a sentence that draws on two.
-    """
-    n = len(passages)
-    options = [[i] for i in range(n)]
-    options += [sorted({*cited, i}) for i in range(n) if i not in cited and len(cited) == 1]
-    options += [[i, j] for i in range(n) for j in range(i + 1, n)]
-    supported = [o for o in options if _supported(answer, question, [passages[i].chunk.text for i in o])]
-    if not supported:
-        return None
-    # fewest passages first, then those the model cited, then the strongest support
-    return min(
-        supported,
-        key=lambda o: (
-            len(o),
-            -len(set(o) & set(cited)),
-            -support(answer, question, [passages[i].chunk.text for i in o]),
-        ),
     )
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rag.answer import MIN_SUPPORT, QAEngine
+from rag.answer import QAEngine
 from rag.chunking import sha256
 from rag.config import Settings, collection_for
 from rag.embeddings import get_embedder
@@ -41,6 +41,7 @@ from rag.scoring import (
     score,
     summarize,
 )
+from rag.verify import MIN_SUPPORT
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,7 @@
-"""The chain's plumbing with a scripted chat model (a fake LLM is fine here, never for answer quality)."""
+"""The chain's plumbing with a scripted chat model (a fake LLM is fine here, never for answer quality).
+
+What the checks decide on a draft is tested on the pure function itself (tests/test_verify.py); here,
+that the engine runs them and turns a verdict into an Answer with citations."""
 
 from typing import Any
 
@@ -45,35 +48,6 @@ def test_a_marker_to_no_passage_is_dropped_and_the_claim_reattributed(
     answer = engine(indexed_settings, embedder, "Maher al-Assad fled to Iraq [7].").ask(MAHER)
     assert answer.answer == "Maher al-Assad fled to Iraq [1]."  # re-attributed before the full stop
     assert [c.n for c in answer.citations] == [1] and "fled to Iraq" in answer.citations[0].text
-
-
-def test_a_claim_spanning_two_passages_cites_both(indexed_settings: Settings, embedder: Embedder) -> None:
-    reply = "Mr. al-Assad flew to Moscow, and Bilal Shahadi was released from Sednaya [1]."
-    answer = engine(indexed_settings, embedder, reply).ask("Where did al-Assad fly, and who was released from Sednaya?")
-    assert answer.grounded and len(answer.citations) == 2
-    texts = " ".join(c.text for c in answer.citations)
-    assert "Moscow" in texts and "Sednaya" in texts
-
-
-def test_a_number_no_passage_contains_is_not_presented(indexed_settings: Settings, embedder: Embedder) -> None:
-    answer = engine(indexed_settings, embedder, "Al-Assad arrived in Moscow on December 9, 2024 [1].").ask(
-        "On what date did al-Assad arrive in Moscow?"
-    )
-    assert answer.abstained
-
-
-def test_a_how_many_question_needs_a_quantity(indexed_settings: Settings, embedder: Embedder) -> None:
-    answer = engine(indexed_settings, embedder, "Bilal Shahadi was released from Sednaya prison [1].").ask(
-        "How many prisoners were released from Sednaya prison?"
-    )
-    assert answer.abstained
-
-
-def test_an_answer_from_memory_is_not_presented(indexed_settings: Settings, embedder: Embedder) -> None:
-    answer = engine(indexed_settings, embedder, "Ahmed al-Sharaa became president [1].").ask(
-        "Who became president after al-Assad?"
-    )
-    assert answer.abstained and answer.citations == []
 
 
 def test_model_abstention_is_flagged(indexed_settings: Settings, embedder: Embedder) -> None:
