@@ -10,7 +10,7 @@ from rag.calibration import apply_calibration
 from rag.config import Settings
 from rag.embeddings import get_embedder
 from rag.generators import build_generator
-from rag.ingest import Ingestor
+from rag.ingest import Ingestor, PageCallback
 from rag.retrieve import HybridRetriever
 from rag.store import Store, connect
 
@@ -25,8 +25,16 @@ def build_store(settings: Settings, collection: str | None = None) -> Store:
     return Store(collection or settings.collection_name, partial(make_client, settings), settings.chroma_url)
 
 
-def build_ingestor(settings: Settings, store: Store | None = None) -> Ingestor:
-    return Ingestor(settings, store or build_store(settings), get_embedder(settings.embedding_model))
+def build_ingestor(settings: Settings, store: Store | None = None, on_page: PageCallback | None = None) -> Ingestor:
+    return Ingestor(
+        store or build_store(settings),
+        get_embedder(settings.embedding_model),
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        max_file_mb=settings.max_file_mb,
+        corpus_dir=settings.corpus_dir,
+        on_page=on_page,
+    )
 
 
 def build_retriever(settings: Settings, store: Store, mode: str = "hybrid") -> HybridRetriever:

@@ -14,7 +14,6 @@ from typing import Any
 from tqdm import tqdm
 
 from rag.chunking import chunk_text, make_splitter, sha256
-from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import StoreUnavailable
 from rag.loaders import Unreadable, format_version, load_document
@@ -33,14 +32,14 @@ _PAGE_BAR_MIN = 10
 _ODD_BYTE = re.compile(r"\\x([89a-f][0-9a-f])")
 
 
-def source_name(path: Path, settings: Settings) -> str:
+def source_name(path: Path, corpus_dir: Path) -> str:
     """How a file is named in the index: relative to the corpus folder when inside it, else absolute.
 
     Independent of the working directory, so ids stay stable wherever ``rag`` is run from.
     """
     path = path.resolve()
     try:
-        name = path.relative_to(settings.corpus_dir.resolve()).as_posix()
+        name = path.relative_to(corpus_dir.resolve()).as_posix()
     except ValueError:
         name = path.as_posix()
     # A name that is not UTF-8 (bytes from another system) has lone surrogates here, which no id, JSON or
@@ -48,10 +47,10 @@ def source_name(path: Path, settings: Settings) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def source_path(source: str, settings: Settings) -> Path:
+def source_path(source: str, corpus_dir: Path) -> Path:
     # The reverse of ``source_name``'s spelling of bytes that are not UTF-8 (only bytes >= 0x80 are spelled).
     p = Path(_ODD_BYTE.sub(lambda m: chr(0xDC00 + int(m[1], 16)), source))
-    return p if p.is_absolute() else (settings.corpus_dir / p).resolve()
+    return p if p.is_absolute() else (corpus_dir / p).resolve()
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
@@ -99,17 +98,31 @@ class Ingestor:
 
     Setting ``cancel`` (from another thread, or a signal handler) stops a run at the next page or batch:
     files already written stay indexed, the write in progress is undone, the rest is left as it was, and
-    the report says ``cancelled``. ``on_page`` is told of each page read of a paged file."""
+    the report says ``cancelled``. ``on_page`` is told of each page read of a paged file.
+
+    Files are cut into chunks of about ``chunk_size`` characters sharing ``chunk_overlap``; files over
+    ``max_file_mb`` are skipped; files inside ``corpus_dir`` are named relative to it (``source_name``).
+    ``rag.factory.build_ingestor`` passes the configured values."""
 
     def __init__(
-        self, settings: Settings, store: Store, embedder: Embedder, on_page: PageCallback | None = None
+        self,
+        store: Store,
+        embedder: Embedder,
+        *,
+        chunk_size: int,
+        chunk_overlap: int,
+        max_file_mb: float,
+        corpus_dir: Path,
+        on_page: PageCallback | None = None,
     ) -> None:
-        self.settings = settings
         self.store = store
         self.embedder = embedder
-        self.splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
+        self.corpus_dir = corpus_dir
+        self.max_file_mb = max_file_mb
+        self.max_file_bytes = int(max_file_mb * 1024 * 1024)  # as ``Settings.max_file_bytes``
+        self.splitter = make_splitter(chunk_size, chunk_overlap)
         # Files chunked with other settings are re-chunked: their content hash alone does not tell.
-        self.chunker = f"recursive-{settings.chunk_size}-{settings.chunk_overlap}"
+        self.chunker = f"recursive-{chunk_size}-{chunk_overlap}"
         self.failed: list[FileResult] = []
         self.cancel = threading.Event()
         self.on_page = on_page
@@ -137,7 +150,7 @@ class Ingestor:
             bar.close()
         if not report.cancelled:
             for source in known:
-                path = source_path(source, self.settings)
+                path = source_path(source, self.corpus_dir)
                 if source not in seen and _under(path, roots) and not path.exists():
                     self._remove(source, report)
                     changed = True
@@ -158,7 +171,7 @@ class Ingestor:
         for path in bar:
             if self.cancel.is_set():
                 raise IngestCancelled  # the files read but not written yet are left as they were
-            source = source_name(path, self.settings)
+            source = source_name(path, self.corpus_dir)
             seen.add(source)
             pending = self._prepare(path, source, known.get(source))
             if pending.result.status in {"skipped", "unchanged"}:
@@ -183,8 +196,8 @@ class Ingestor:
     def _prepare(self, path: Path, source: str, record: FileRecord | None) -> _Pending:
         try:
             size = path.stat().st_size
-            if size > self.settings.max_file_bytes:
-                raise Unreadable(f"file larger than {self.settings.max_file_mb:g} MB")
+            if size > self.max_file_bytes:
+                raise Unreadable(f"file larger than {self.max_file_mb:g} MB")
             data = path.read_bytes()
             file_hash = sha256(data)
             # Files of types whose loader changed are read again (plain text never is).

@@ -35,8 +35,15 @@ PROMPT = "Answer the question based only on the following context:\n\n{context}\
 class NaiveIngestor(Ingestor):
     """Our incremental indexing, with LangChain's default splitter at the tutorial's fixed sizes."""
 
-    def __init__(self, settings: Settings, store: Store, embedder: Embedder) -> None:
-        super().__init__(settings, store, embedder)
+    def __init__(self, store: Store, embedder: Embedder, *, max_file_mb: float, corpus_dir: Path) -> None:
+        super().__init__(
+            store,
+            embedder,
+            chunk_size=CHUNK_SIZE,
+            chunk_overlap=CHUNK_OVERLAP,
+            max_file_mb=max_file_mb,
+            corpus_dir=corpus_dir,
+        )
         self.splitter = RecursiveCharacterTextSplitter(
             chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP, add_start_index=True
         )
@@ -56,7 +63,8 @@ class NaiveChain:
     def indexed(cls, settings: Settings, embedder: Embedder, corpus: Path, progress: bool | None = None) -> NaiveChain:
         """The chain over ``corpus``, indexed (incrementally) into a collection of its own."""
         store = build_store(settings, f"{settings.collection_name}-naive")
-        NaiveIngestor(settings.model_copy(update={"corpus_dir": corpus}), store, embedder).run([corpus], progress)
+        ingestor = NaiveIngestor(store, embedder, max_file_mb=settings.max_file_mb, corpus_dir=corpus)
+        ingestor.run([corpus], progress)
         return cls(settings, embedder, store)
 
     def search(self, question: str, k: int = TOP_K) -> list[ScoredChunk]:

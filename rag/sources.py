@@ -143,7 +143,7 @@ def indexed_file(settings: Settings, record: FileRecord) -> tuple[Path, bytes] |
     before the check, so no name or link leads outside the folder.
     """
     corpus = settings.corpus_dir.resolve()
-    path = source_path(record.source, settings)
+    path = source_path(record.source, settings.corpus_dir)
     if not path.is_relative_to(corpus) or path == corpus:
         return None
     try:

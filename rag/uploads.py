@@ -117,7 +117,7 @@ class Documents:
             source = next((d.source for d in self.list() if d.id == doc_id), None)
             if source is None:
                 raise NotFound(f"no document with id '{doc_id}'")
-            path = source_path(source, self.settings)
+            path = source_path(source, self.settings.corpus_dir)
             if self.settings.corpus_dir.resolve() in path.parents:
                 # The file goes first: a crash before the index is updated leaves an indexed document
                 # without its file, which the next start prunes (the other order would bring it back).

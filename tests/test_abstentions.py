@@ -6,14 +6,13 @@ import pytest
 
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.factory import build_engine, build_store
-from rag.ingest import Ingestor
+from rag.factory import build_engine, build_ingestor, build_store
 
 
 @pytest.fixture()
 def engine(settings: Settings, embedder: Embedder):  # type: ignore[no-untyped-def]
     store = build_store(settings)
-    Ingestor(settings, store, embedder).run([settings.corpus_dir], progress=False)
+    build_ingestor(settings, store).run([settings.corpus_dir], progress=False)
     return build_engine(settings, store)
 
 
@@ -48,7 +47,7 @@ def test_a_question_the_documents_answer_passes_the_subject_check(engine) -> Non
 
 def test_the_subject_check_can_be_turned_off(settings: Settings, embedder: Embedder) -> None:
     store = build_store(settings)
-    Ingestor(settings, store, embedder).run([settings.corpus_dir], progress=False)
+    build_ingestor(settings, store).run([settings.corpus_dir], progress=False)
     engine = build_engine(settings.model_copy(update={"check_names": False}), store)
     answer = engine.ask("Which team did Maher al-Assad coach in the Bundesliga?")
     assert answer.abstain_reason != "not_in_documents"

@@ -14,8 +14,7 @@ import pytest
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.evalset import load_evalset
-from rag.factory import build_engine, build_store
-from rag.ingest import Ingestor
+from rag.factory import build_engine, build_ingestor, build_store
 from tests.server import ROOT, serve
 
 PLANTED = "Maher al-Assad fled to Brazil after the fall of the government, according to a later report.\n"
@@ -24,7 +23,7 @@ QUESTION = "Where did Maher al-Assad flee to?"
 
 def _engine(settings: Settings, embedder: Embedder):  # type: ignore[no-untyped-def]
     store = build_store(settings)
-    Ingestor(settings, store, embedder).run([settings.corpus_dir], progress=False)
+    build_ingestor(settings, store).run([settings.corpus_dir], progress=False)
     return build_engine(settings, store)
 
 

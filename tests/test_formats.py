@@ -11,8 +11,7 @@ from msoffcrypto.format.ooxml import OOXMLFile
 
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.factory import build_store
-from rag.ingest import Ingestor
+from rag.factory import build_ingestor, build_store
 from rag.loaders import Unreadable, load_document
 from tests import office
 from tests.pdfs import encrypted, merged, pdf, scanned_pdf, table_page, text_page
@@ -110,7 +109,7 @@ def test_bad_files_are_skipped_by_ingest_and_the_rest_indexed(
     for name, (data, _) in BAD.items():
         (corpus / name).write_bytes(data)
     (corpus / "report.docx").write_bytes(office.docx_file())
-    report = Ingestor(settings, build_store(settings), embedder).run([corpus], progress=False)
+    report = build_ingestor(settings).run([corpus], progress=False)
     status = {f.source: (f.status, f.reason) for f in report.files}
     for name, (_, reason) in BAD.items():
         assert status[name][0] == "skipped" and status[name][1].startswith(reason), status[name]

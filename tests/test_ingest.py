@@ -6,8 +6,7 @@ from pathlib import Path
 from rag.chunking import chunk_text, make_splitter
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.factory import build_store
-from rag.ingest import Ingestor
+from rag.factory import build_ingestor, build_store
 from tests.pdfs import lone_surrogate_pdf, minimal_pdf, parser_breaking_pdf
 
 # Every test here runs on the embedded store and on a real Chroma server (RAG_CHROMA_URL).
@@ -15,7 +14,7 @@ BACKENDS = ("embedded", "server")
 
 
 def run(settings: Settings, embedder: Embedder, *paths: Path):  # type: ignore[no-untyped-def]
-    return Ingestor(settings, build_store(settings), embedder).run(list(paths) or [settings.corpus_dir], progress=False)
+    return build_ingestor(settings).run(list(paths) or [settings.corpus_dir], progress=False)
 
 
 def test_second_run_on_unchanged_corpus_adds_nothing(settings: Settings, embedder: Embedder) -> None:

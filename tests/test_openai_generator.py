@@ -15,8 +15,7 @@ import pytest
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import GeneratorError, ModelLoadError
-from rag.factory import build_engine, build_store
-from rag.ingest import Ingestor
+from rag.factory import build_engine, build_ingestor, build_store
 
 REPLY = "Maher al-Assad fled to Iraq [1]."
 
@@ -71,7 +70,7 @@ def test_openai_compatible_endpoint_answers_with_citations(settings: Settings, e
         update={"llm": "openai", "openai_base_url": server, "openai_api_key": "sk-test", "openai_model": "m1"}
     )
     store = build_store(remote)
-    Ingestor(remote, store, embedder).run([remote.corpus_dir], progress=False)
+    build_ingestor(remote, store).run([remote.corpus_dir], progress=False)
     answer = build_engine(remote, store).ask("Where did Maher al-Assad flee to?")
     assert answer.answer == REPLY and answer.grounded
     assert "fled to Iraq" in answer.citations[0].text
@@ -84,7 +83,7 @@ def test_openai_compatible_endpoint_answers_with_citations(settings: Settings, e
 def test_ollama_uses_its_openai_compatible_api(settings: Settings, embedder: Embedder, server: str) -> None:
     local = settings.model_copy(update={"llm": "ollama", "ollama_base_url": server, "ollama_model": "qwen"})
     store = build_store(local)
-    Ingestor(local, store, embedder).run([local.corpus_dir], progress=False)
+    build_ingestor(local, store).run([local.corpus_dir], progress=False)
     assert build_engine(local, store).ask("Where did Maher al-Assad flee to?").citations
     assert Handler.seen[-1]["model"] == "qwen"
 
@@ -99,6 +98,6 @@ def test_an_unreachable_endpoint_is_a_clear_error(settings: Settings, embedder: 
         update={"llm": "openai", "openai_base_url": "http://127.0.0.1:9/v1", "openai_api_key": "k"}
     )
     store = build_store(remote)
-    Ingestor(remote, store, embedder).run([remote.corpus_dir], progress=False)
+    build_ingestor(remote, store).run([remote.corpus_dir], progress=False)
     with pytest.raises(GeneratorError, match="openai generator failed"):
         build_engine(remote, store).ask("Where did Maher al-Assad flee to?")

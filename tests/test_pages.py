@@ -7,8 +7,7 @@ from rag.chunking import chunk_text, make_splitter
 from rag.citations import where
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.factory import build_engine, build_store
-from rag.ingest import Ingestor
+from rag.factory import build_engine, build_ingestor, build_store
 from rag.loaders import load_document
 from rag.schema import Citation
 from tests.pdfs import pdf, text_page
@@ -31,7 +30,7 @@ def report_pdf() -> bytes:
 
 
 def run(settings: Settings, embedder: Embedder):  # type: ignore[no-untyped-def]
-    return Ingestor(settings, build_store(settings), embedder).run([settings.corpus_dir], progress=False)
+    return build_ingestor(settings).run([settings.corpus_dir], progress=False)
 
 
 def test_pages_and_spans_of_a_pdf_are_exact() -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.factory import build_store
+from rag.factory import build_ingestor, build_store
 from rag.ingest import Ingestor
 from tests.pdfs import merged, pdf, scanned_pdf, text_page
 
@@ -36,14 +36,14 @@ def state(settings: Settings) -> tuple[dict, set[str]]:
 def test_each_page_read_is_reported(settings: Settings, embedder: Embedder, corpus: Path) -> None:
     (corpus / "works.pdf").write_bytes(three_pages())
     seen: list[tuple[str, int, int]] = []
-    Ingestor(settings, build_store(settings), embedder, on_page=lambda *a: seen.append(a)).run([corpus], progress=False)
+    build_ingestor(settings, on_page=lambda *a: seen.append(a)).run([corpus], progress=False)
     assert seen == [("works.pdf", 1, 3), ("works.pdf", 2, 3), ("works.pdf", 3, 3)]
 
 
 def test_a_cancel_between_pages_leaves_the_index_as_it_was(
     settings: Settings, embedder: Embedder, corpus: Path
 ) -> None:
-    Ingestor(settings, build_store(settings), embedder).run([corpus], progress=False)
+    build_ingestor(settings).run([corpus], progress=False)
     before = state(settings)
     article = corpus / ARTICLE
     article.write_text(article.read_text().replace("fled to Iraq", "fled to Jordan"))
@@ -53,12 +53,12 @@ def test_a_cancel_between_pages_leaves_the_index_as_it_was(
         if done == 2:
             ingestor.cancel.set()
 
-    ingestor = Ingestor(settings, build_store(settings), embedder, on_page=stop_on_page_two)
+    ingestor = build_ingestor(settings, on_page=stop_on_page_two)
     report = ingestor.run([corpus], progress=False)
     assert report.cancelled and report.chunks_added == 0
     assert state(settings) == before  # the edited article was read but not written: left as it was
 
-    again = Ingestor(settings, build_store(settings), embedder).run([corpus], progress=False)
+    again = build_ingestor(settings).run([corpus], progress=False)
     assert not again.cancelled and {f.source: f.status for f in again.files} == {
         ARTICLE: "updated",
         "works.pdf": "added",
@@ -81,7 +81,7 @@ class CancelAfterFirstSlice:
 def test_a_cancel_during_a_write_is_undone(
     settings: Settings, embedder: Embedder, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    Ingestor(settings, build_store(settings), embedder).run([corpus], progress=False)
+    build_ingestor(settings).run([corpus], progress=False)
     before = state(settings)
     article = corpus / ARTICLE
     text = article.read_text()
@@ -89,13 +89,20 @@ def test_a_cancel_during_a_write_is_undone(
     monkeypatch.setattr("rag.ingest._BATCH", 4)  # a write of several slices, as a big file has
 
     cancelling = CancelAfterFirstSlice(embedder)
-    ingestor = cancelling.ingestor = Ingestor(settings, build_store(settings), cancelling)  # type: ignore[arg-type]
+    ingestor = cancelling.ingestor = Ingestor(
+        build_store(settings),
+        cancelling,  # type: ignore[arg-type]
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        max_file_mb=settings.max_file_mb,
+        corpus_dir=settings.corpus_dir,
+    )
     report = ingestor.run([corpus], progress=False)
     assert report.cancelled
     # The first slice was written, then taken back: the old version is whole, its record complete.
     assert state(settings) == before and before[0][ARTICLE].complete
 
-    again = Ingestor(settings, build_store(settings), embedder).run([corpus], progress=False)
+    again = build_ingestor(settings).run([corpus], progress=False)
     assert again.count("updated") == 1 and again.chunks_added > 4
     stored = [c for c in build_store(settings).all_chunks()]
     assert all(article.read_text()[c.start : c.end] == c.text for c in stored)
@@ -112,7 +119,7 @@ def readable(fd: int, seconds: float) -> bool:
 def test_ctrl_c_in_the_cli_shows_pages_and_stops_cleanly(settings: Settings, embedder: Embedder, corpus: Path) -> None:
     """A user's terminal: the page bar of a long scanned PDF moves, Ctrl-C stops the run with exit code 130
     and a one-line message, and the index holds what it held before."""
-    Ingestor(settings, build_store(settings), embedder).run([corpus], progress=False)
+    build_ingestor(settings).run([corpus], progress=False)
     before = state(settings)
     pages = [scanned_pdf([f"Page {n} of the logbook of the Grenen bird station."]) for n in range(12)]
     (corpus / "logbook.pdf").write_bytes(merged(*pages))

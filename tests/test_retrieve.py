@@ -3,8 +3,7 @@ import pytest
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import IndexMissing
-from rag.factory import build_store
-from rag.ingest import Ingestor
+from rag.factory import build_ingestor, build_store
 from rag.retrieve import HybridRetriever
 from rag.store import Store
 
@@ -14,7 +13,7 @@ BACKENDS = ("embedded", "server")
 
 def indexed(settings: Settings, embedder: Embedder) -> Store:
     store = build_store(settings)
-    Ingestor(settings, store, embedder).run([settings.corpus_dir], progress=False)
+    build_ingestor(settings, store).run([settings.corpus_dir], progress=False)
     return store
 
 
@@ -45,7 +44,7 @@ def test_bm25_sees_new_documents_after_ingest(settings: Settings, embedder: Embe
     retriever = HybridRetriever(store=store, embedder=embedder, k=1, mode="bm25")
     assert retriever.search("Zanzibarian") == []
     (settings.corpus_dir / "new.txt").write_text("The Zanzibarian delegation arrived late.")
-    Ingestor(settings, store, embedder).run([settings.corpus_dir], progress=False)
+    build_ingestor(settings, store).run([settings.corpus_dir], progress=False)
     assert "Zanzibarian" in retriever.search("Zanzibarian")[0].chunk.text
 
 
@@ -75,5 +74,5 @@ def test_index_checks_neither_create_the_index_nor_miss_another_writer(settings:
     assert first and reader.exists()
     reader.require_index()
     (settings.corpus_dir / "new.txt").write_text("The Zanzibarian delegation arrived late.")
-    Ingestor(settings, writer, embedder).run([settings.corpus_dir], progress=False)
+    build_ingestor(settings, writer).run([settings.corpus_dir], progress=False)
     assert reader.version() not in {"", first}

@@ -6,8 +6,7 @@ import pytest
 
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.factory import build_store
-from rag.ingest import Ingestor
+from rag.factory import build_ingestor, build_store
 from rag.retrieve import HybridRetriever
 
 QUESTION = "Where did Maher al-Assad flee to?"
@@ -16,7 +15,7 @@ QUESTION = "Where did Maher al-Assad flee to?"
 @pytest.fixture()
 def retriever(settings: Settings, embedder: Embedder) -> HybridRetriever:
     store = build_store(settings)
-    Ingestor(settings, store, embedder).run([settings.corpus_dir], progress=False)
+    build_ingestor(settings, store).run([settings.corpus_dir], progress=False)
     return HybridRetriever(store=store, embedder=embedder, k=3)
 
 
