@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from rag.citations import resolve, strip_markers
-from rag.config import Settings
 from rag.conflicts import conflicting
 from rag.errors import InvalidQuestion
 from rag.focus import focus
@@ -31,24 +31,35 @@ MIN_UNKNOWN_WORDS = 2
 UNKNOWN_SHARE = 0.5
 
 
-def validate_question(question: str, settings: Settings) -> str:
+def validate_question(question: str, max_chars: int) -> str:
     question = " ".join(question.split())
     if not question:
         raise InvalidQuestion("the question is empty")
-    if len(question) > settings.max_question_chars:
-        raise InvalidQuestion(
-            f"the question has {len(question)} characters; the limit is {settings.max_question_chars}"
-        )
+    if len(question) > max_chars:
+        raise InvalidQuestion(f"the question has {len(question)} characters; the limit is {max_chars}")
     return question
+
+
+@dataclass(frozen=True)
+class AnswerPolicy:
+    """The limits and thresholds an engine answers by: ``rag.factory.answer_policy`` reads them from the
+    configuration, ``calibrated_policy`` with a stored calibration. Frozen: a new calibration is a new policy."""
+
+    top_k: int  # passages the generator reads, unless a question asks for another number
+    max_sentences: int  # sentences kept of those passages (0: whole passages)
+    min_score: float  # below this best dense score, no passage is close enough: abstain without generating
+    decline_threshold: float  # abstain when the generator leans to declining with at least this probability
+    check_names: bool  # decline questions about names and words no document mentions
+    max_question_chars: int
 
 
 class QAEngine:
     """One object the CLI, API and UI share. ``chain`` is the same pipeline as a LangChain Runnable."""
 
-    def __init__(self, settings: Settings, retriever: HybridRetriever, generator: Generator) -> None:
-        self.settings = settings
+    def __init__(self, retriever: HybridRetriever, generator: Generator, policy: AnswerPolicy) -> None:
         self.retriever = retriever
         self.generator = generator
+        self.policy = policy
         self.chain: Runnable[dict[str, Any], Answer] = RunnableLambda(self._invoke_dict)
 
     def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None) -> Answer:
@@ -62,7 +73,7 @@ class QAEngine:
         """
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        question = validate_question(question, self.settings)
+        question = validate_question(question, self.policy.max_question_chars)
         history = history or []
 
         t = time.perf_counter()
@@ -75,13 +86,13 @@ class QAEngine:
         timings["retrieve"] = _ms(t)
 
         # Checks that need no generation: the question's subject, and how close the nearest passage is.
-        missing = self.unknown_subject(standalone) if self.settings.check_names else []
+        missing = self.unknown_subject(standalone) if self.policy.check_names else []
         declined: Answer | None = None
         if missing:
             listed = ", ".join(f"'{n}'" for n in missing)
             declined = _abstain("not_in_documents", f"The documents never mention {listed}.", passages)
-        elif best < self.settings.min_score:
-            log.info("abstain: best passage score %.3f below %.3f", best, self.settings.min_score)
+        elif best < self.policy.min_score:
+            log.info("abstain: best passage score %.3f below %.3f", best, self.policy.min_score)
             declined = _abstain(
                 "no_relevant_passage", "No passage of the documents is close to the question.", passages
             )
@@ -140,10 +151,10 @@ class QAEngine:
     def context(self, question: str, k: int | None = None) -> tuple[list[ScoredChunk], float]:
         """The passages the generator reads for ``question``, and the best dense score among those found."""
         self.retriever.store.require_index()
-        passages = self.retriever.search(question, k or self.settings.top_k)
+        passages = self.retriever.search(question, k or self.policy.top_k)
         best = max((p.score for p in passages), default=0.0)
-        if self.settings.max_sentences and best >= self.settings.min_score:
-            passages = focus(question, passages, self.retriever.embedder, self.settings.max_sentences)
+        if self.policy.max_sentences and best >= self.policy.min_score:
+            passages = focus(question, passages, self.retriever.embedder, self.policy.max_sentences)
             # In reading order the kept sentences make a coherent text; measured better than by score.
             passages.sort(key=lambda p: (p.chunk.source, p.chunk.start))
         return passages, best
@@ -155,7 +166,7 @@ class QAEngine:
         declined it; an answer the other passages contradict says so and cites both sides."""
         log.info("generated: %r (decline probability %s)", " ".join(raw.split()), decline_prob)
         verdict = check_answer(
-            raw, question, [p.chunk.text for p in passages], decline_prob, self.settings.decline_threshold
+            raw, question, [p.chunk.text for p in passages], decline_prob, self.policy.decline_threshold
         )
         if verdict.declined:
             log.info("abstain (%s): %s", verdict.declined, verdict.detail)

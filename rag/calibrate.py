@@ -62,7 +62,7 @@ from rag.calibration import CALIBRATED, Calibration, DefaultRates, Rates, calibr
 from rag.config import Settings
 from rag.embeddings import get_embedder
 from rag.errors import RagError
-from rag.factory import build_generator, build_store
+from rag.factory import answer_policy, build_generator, build_store
 from rag.generators import GENERATORS, generator_kind, model_name
 from rag.retrieve import HybridRetriever, _BM25Index
 from rag.schema import Chunk
@@ -408,7 +408,7 @@ def run_calibration(
     def engine() -> QAEngine:
         """Loaded on first need: a re-run that finds everything cached loads no model."""
         if not engines:
-            engines.append(QAEngine(measure, retriever, build_generator(settings)))
+            engines.append(QAEngine(retriever, build_generator(settings), answer_policy(measure)))
         return engines[0]
 
     cache = _Cache(_cache_path(settings, store.name), version)

@@ -140,7 +140,7 @@ def ask(
         from rag.answer import validate_question
         from rag.factory import build_engine
 
-        validate_question(question, settings)  # fail before loading any model
+        validate_question(question, settings.max_question_chars)  # fail before loading any model
         _print_answer(build_engine(settings).ask(question, k=k), as_json)
 
     _run(as_json, go)

@@ -25,7 +25,7 @@ from rag.config import Settings, collection_for
 from rag.embeddings import get_embedder
 from rag.errors import BadRequest, MissingFile
 from rag.evalset import EvalItem, load_evalset
-from rag.factory import build_generator, build_ingestor, build_retriever, build_store
+from rag.factory import answer_policy, build_generator, build_ingestor, build_retriever, build_store
 from rag.generate import Confidence, Generator, format_passages
 from rag.generators import model_name
 from rag.naive import TOP_K as naive_top_k
@@ -188,7 +188,7 @@ def _targets(settings: Settings, generator: _ReusingGenerator, baselines: list[s
     store = build_store(settings)
     targets = []
     for mode in ["hybrid", *(b for b in BASELINES if b in baselines and b != "naive")]:
-        engine = QAEngine(settings, build_retriever(settings, store, mode), generator)
+        engine = QAEngine(build_retriever(settings, store, mode), generator, answer_policy(settings))
         targets.append(_Target(mode, engine.ask, engine.retriever.search, settings.top_k))
     if "naive" in baselines:
         naive = NaiveChain.indexed(settings, get_embedder(settings.embedding_model), settings.corpus_dir, False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from rag.answer import QAEngine
+from rag.answer import AnswerPolicy, QAEngine
 from rag.calibration import apply_calibration
 from rag.config import Settings
 from rag.embeddings import get_embedder
@@ -47,9 +47,26 @@ def build_retriever(settings: Settings, store: Store, mode: str = "hybrid") -> H
     )
 
 
-def build_engine(settings: Settings, store: Store | None = None, mode: str = "hybrid") -> QAEngine:
-    """The answering engine; a stored calibration (``rag calibrate``) of this collection and generator
+def answer_policy(settings: Settings) -> AnswerPolicy:
+    """The limits and thresholds of answering, as ``settings`` give them."""
+    return AnswerPolicy(
+        top_k=settings.top_k,
+        max_sentences=settings.max_sentences,
+        min_score=settings.min_score,
+        decline_threshold=settings.decline_threshold,
+        check_names=settings.check_names,
+        max_question_chars=settings.max_question_chars,
+    )
+
+
+def calibrated_policy(settings: Settings, collection: str | None = None) -> AnswerPolicy:
+    """``answer_policy`` where a stored calibration (``rag calibrate``) of this collection and generator
     sets the thresholds that ``settings`` leave at their defaults (``apply_calibration``)."""
+    return answer_policy(apply_calibration(settings, collection))
+
+
+def build_engine(settings: Settings, store: Store | None = None, mode: str = "hybrid") -> QAEngine:
+    """The answering engine, with the calibrated policy of its collection (``calibrated_policy``)."""
     store = store or build_store(settings)
     retriever = build_retriever(settings, store, mode)
-    return QAEngine(apply_calibration(settings, store.name), retriever, build_generator(settings))
+    return QAEngine(retriever, build_generator(settings), calibrated_policy(settings, store.name))

@@ -106,7 +106,7 @@ class EvalJobs:
         bad = []
         for item in items:
             try:
-                validate_question(item.question, self.settings)
+                validate_question(item.question, self.settings.max_question_chars)
             except InvalidQuestion as exc:
                 bad.append({"id": item.id, "error": str(exc)})
         return bad

@@ -16,12 +16,11 @@ from typing import Any
 
 from rag.answer import QAEngine, validate_question
 from rag.cache import AnswerCache
-from rag.calibration import apply_calibration
 from rag.config import Settings
 from rag.embeddings import get_embedder
 from rag.errors import NotFound
 from rag.examples import ExampleQuestions
-from rag.factory import build_generator, build_retriever, build_store
+from rag.factory import answer_policy, build_generator, build_retriever, build_store, calibrated_policy
 from rag.generators import offered
 from rag.jobs import EvalJobs
 from rag.queue import Gate, Ticket
@@ -67,10 +66,10 @@ class RagService:
                 settings = self.settings.model_copy(update={"llm": kind})
                 if self._retriever is None:
                     self._retriever = build_retriever(self.settings, self.store)
-                self._engines[kind] = QAEngine(settings, self._retriever, build_generator(settings))
+                self._engines[kind] = QAEngine(self._retriever, build_generator(settings), answer_policy(settings))
             engine = self._engines[kind]
             # A calibration stored since (``rag calibrate``) applies from the next question on.
-            engine.settings = apply_calibration(self.settings.model_copy(update={"llm": kind}), self.store.name)
+            engine.policy = calibrated_policy(self.settings.model_copy(update={"llm": kind}), self.store.name)
             return engine
 
     def warm_up(self) -> None:
@@ -122,7 +121,7 @@ class RagService:
     ) -> AnswerStream:
         """Checks the question and takes a place in the queue now (so errors and 503 come before any
         output); generation starts when the returned stream is iterated."""
-        question = validate_question(question, self.settings)
+        question = validate_question(question, self.settings.max_question_chars)
         self.store.require_index()
         engine = self.engine(llm)
         history = history or []

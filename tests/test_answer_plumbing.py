@@ -15,7 +15,7 @@ from rag.answer import QAEngine
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import IndexMissing, InvalidQuestion
-from rag.factory import build_store
+from rag.factory import answer_policy, build_store
 from rag.generate import ABSTAIN_TEXT, DEFAULT_CTX, LLMGenerator, Tokens
 from rag.retrieve import HybridRetriever
 from rag.schema import Answer, Turn
@@ -26,7 +26,7 @@ def engine(settings: Settings, embedder: Embedder, *replies: str) -> QAEngine:
     """The chain over the index ``settings`` name (the shared one of the default article, or an empty one)."""
     model = GenericFakeChatModel(messages=iter([AIMessage(content=r) for r in replies]))
     retriever = HybridRetriever(store=build_store(settings), embedder=embedder, k=3)
-    return QAEngine(settings, retriever, LLMGenerator(model, "fake"))
+    return QAEngine(retriever, LLMGenerator(model, "fake"), answer_policy(settings))
 
 
 MAHER = "Where did Maher al-Assad flee to?"
@@ -117,7 +117,7 @@ def test_a_long_conversation_is_cut_to_fit_the_rewrite_prompt(indexed_settings: 
     model = RecordingChat(messages=iter([AIMessage(content=r) for r in replies]))
     generator = LLMGenerator(model, "fake")
     retriever = HybridRetriever(store=build_store(indexed_settings), embedder=embedder, k=3)
-    eng = QAEngine(indexed_settings, retriever, generator)
+    eng = QAEngine(retriever, generator, answer_policy(indexed_settings))
     article = " ".join(ARTICLE.read_text().split())
     history = [
         Turn(role=role, content=text)

@@ -33,7 +33,7 @@ from rag.calibration import (
 )
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.factory import build_engine, build_generator, build_ingestor, build_store
+from rag.factory import answer_policy, build_engine, build_generator, build_ingestor, build_store
 from rag.generators import model_name
 from rag.schema import Chunk
 from rag.store import Store
@@ -190,7 +190,7 @@ def test_the_chain_answers_from_what_is_left(
     settings: Settings, store: Store, embedder: Embedder, indexed: list[Chunk]
 ) -> None:
     retriever = DeletionRetriever(store=HidingStore(store), embedder=embedder, k=4, fetch_k=20)
-    engine = QAEngine(settings, retriever, build_generator(settings))
+    engine = QAEngine(retriever, build_generator(settings), answer_policy(settings))
     source = next(c for c in indexed if "fled to Iraq" in c.text)
     assert "Iraq" in engine.ask(QUESTION).answer
     retriever.hide(overlapping(source, indexed))
