@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# The suite runs in parallel worker processes (pytest-xdist, pyproject.toml), one per core: torch's own
+# thread per core in every worker would make them fight over the cores. Servers a worker starts inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from rag.config import Settings
 from rag.embeddings import Embedder, get_embedder
@@ -59,6 +63,15 @@ def ui_page(browser: Browser, url: str, width: int, height: int) -> Iterator[Pag
     page.goto(f"{url}/ui/")
     yield page
     context.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Which tests share a worker (``--dist loadgroup``): the tests of one file, which share its module
+    fixtures (a server, a browser), and every test of the local LLM, so that one worker at a time holds
+    the 1.1 GB model and runs it on all cores."""
+    for item in items:
+        group = "llm" if item.get_closest_marker("llm") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
