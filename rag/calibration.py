@@ -1,5 +1,5 @@
 """A stored calibration of the answer checks (made by ``rag calibrate``): where it lives, reading it,
-and applying its thresholds to an engine's settings.
+and applying its thresholds to the settings an engine's policy is built from (``rag.factory.calibrated_policy``).
 
 Kept apart from the measuring (``rag.calibrate``), which builds engines itself: the factory, the
 API, the CLI and the web UI read calibrations without importing the measuring machinery.

@@ -210,6 +210,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default RAG_HOST, 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default RAG_PORT, 8000).")] = None,
     llm: LlmOpt = None,
+    ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Serve the web UI at /ui (--no-ui: the API alone).")] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Start the HTTP API (/api, /v1, /docs) and the web UI (/ui) on one port."""
@@ -220,12 +221,13 @@ def serve(
 
         from api.app import create_app
 
-        app = create_app(settings)
+        app = create_app(settings, ui=ui)
         url = f"http://{settings.host}:{settings.port}"
         if as_json:
-            print(json.dumps({"url": url, "ui": f"{url}/ui/", "docs": f"{url}/docs"}), flush=True)
+            print(json.dumps({"url": url, "ui": f"{url}/ui/" if ui else None, "docs": f"{url}/docs"}), flush=True)
         else:
-            print(f"rag: web UI at {url}/ui/  API docs at {url}/docs  (Ctrl-C to stop)", flush=True)
+            where = f"web UI at {url}/ui/  " if ui else ""
+            print(f"rag: {where}API docs at {url}/docs  (Ctrl-C to stop)", flush=True)
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False)
 
     _run(as_json, go)

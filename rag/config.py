@@ -107,7 +107,12 @@ class Settings(BaseSettings):
     @property
     def max_file_bytes(self) -> int:
         """RAG_MAX_FILE_MB in bytes: the one limit on a file's size, indexed or uploaded."""
-        return int(self.max_file_mb * 1024 * 1024)
+        return megabytes(self.max_file_mb)
+
+
+def megabytes(mb: float) -> int:
+    """``mb`` MB (MiB) in bytes, as every size limit counts them."""
+    return int(mb * 1024 * 1024)
 
 
 def collection_for(corpus_dir: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from functools import partial
 from typing import Any
 
@@ -48,15 +49,9 @@ def build_retriever(settings: Settings, store: Store, mode: str = "hybrid") -> H
 
 
 def answer_policy(settings: Settings) -> AnswerPolicy:
-    """The limits and thresholds of answering, as ``settings`` give them."""
-    return AnswerPolicy(
-        top_k=settings.top_k,
-        max_sentences=settings.max_sentences,
-        min_score=settings.min_score,
-        decline_threshold=settings.decline_threshold,
-        check_names=settings.check_names,
-        max_question_chars=settings.max_question_chars,
-    )
+    """The limits and thresholds of answering, as ``settings`` give them (each policy field is the
+    setting of the same name)."""
+    return AnswerPolicy(**{f.name: getattr(settings, f.name) for f in fields(AnswerPolicy)})
 
 
 def calibrated_policy(settings: Settings, collection: str | None = None) -> AnswerPolicy:

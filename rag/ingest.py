@@ -14,6 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from rag.chunking import chunk_text, make_splitter, sha256
+from rag.config import megabytes
 from rag.embeddings import Embedder
 from rag.errors import StoreUnavailable
 from rag.loaders import Unreadable, format_version, load_document
@@ -119,7 +120,7 @@ class Ingestor:
         self.embedder = embedder
         self.corpus_dir = corpus_dir
         self.max_file_mb = max_file_mb
-        self.max_file_bytes = int(max_file_mb * 1024 * 1024)  # as ``Settings.max_file_bytes``
+        self.max_file_bytes = megabytes(max_file_mb)
         self.splitter = make_splitter(chunk_size, chunk_overlap)
         # Files chunked with other settings are re-chunked: their content hash alone does not tell.
         self.chunker = f"recursive-{chunk_size}-{chunk_overlap}"

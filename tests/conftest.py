@@ -66,12 +66,25 @@ def ui_page(browser: Browser, url: str, width: int, height: int) -> Iterator[Pag
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Which tests share a worker (``--dist loadgroup``): the tests of one file, which share its module
-    fixtures (a server, a browser), and every test of the local LLM, so that one worker at a time holds
-    the 1.1 GB model and runs it on all cores."""
+    """Which tests share a worker (``--dist loadgroup``): every test of the local LLM, so that one worker
+    at a time holds the 1.1 GB model and runs it on all cores, and the tests of a file that share one of
+    its module fixtures (a server, a browser), which would otherwise start once in every worker. The
+    others go wherever a worker is free.
+
+    Heavy tests (real server processes, kills and restarts, big files) are handed out first: what is
+    left for the end is short, so no worker idles while another finishes a long test."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)  # stable: file order otherwise
     for item in items:
-        group = "llm" if item.get_closest_marker("llm") else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+        if item.get_closest_marker("llm"):
+            item.add_marker(pytest.mark.xdist_group("llm"))
+        elif _uses_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+def _uses_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info else []
+    return any(d.scope in ("module", "class", "package") for group in defs for d in group)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

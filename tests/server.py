@@ -49,22 +49,30 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(folder: Path, env: dict[str, str], ready_timeout: float = 240, wait_ready: bool = True) -> Iterator[Server]:
+def serve(
+    folder: Path, env: dict[str, str], ready_timeout: float = 240, wait_ready: bool = True, ui: bool = True
+) -> Iterator[Server]:
     """Run ``rag serve`` on a corpus folder holding the default article until the block ends.
 
     The server indexes the folder itself at start-up (its check of the corpus folder against the index)
     and /readyz waits for that, so no ``rag ingest`` process is needed first. ``wait_ready=False`` waits
-    only for /healthz (for a server whose readiness the caller checks itself, e.g. with a key it set)."""
+    only for /healthz (for a server whose readiness the caller checks itself, e.g. with a key it set).
+    ``ui=False`` serves the API alone (``rag serve --no-ui``), for tests that never open the web UI."""
     corpus = folder / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     shutil.copy(ARTICLE, corpus / ARTICLE.name)
-    with run_server(folder, env, "server.log", ready_timeout, wait_ready) as server:
+    with run_server(folder, env, "server.log", ready_timeout, wait_ready, ui) as server:
         yield server
 
 
 @contextmanager
 def run_server(
-    folder: Path, env: dict[str, str], log_name: str, ready_timeout: float = 240, wait_ready: bool = True
+    folder: Path,
+    env: dict[str, str],
+    log_name: str,
+    ready_timeout: float = 240,
+    wait_ready: bool = True,
+    ui: bool = True,
 ) -> Iterator[Server]:
     """``rag serve`` on the folder as it is (its corpus/ and index/, nothing added): what ``serve`` runs,
     and a server started again on a folder an earlier one left. Its output goes to ``folder/log_name``."""
@@ -86,7 +94,7 @@ def run_server(
     log = folder / log_name
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "rag.cli", "serve", "--port", str(port), *([] if ui else ["--no-ui"])],
             env=environ,
             cwd=folder,
             stdout=out,

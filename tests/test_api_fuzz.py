@@ -13,6 +13,7 @@ from tests.server import serve
 KEY = "fuzz-key"
 
 
+@pytest.mark.heavy
 def test_openapi_fuzzing_finds_no_server_errors(tmp_path_factory: pytest.TempPathFactory) -> None:
     folder = tmp_path_factory.mktemp("fuzz")
     with serve(folder, {"RAG_LLM": "extractive", "RAG_API_KEY": KEY, "RAG_MAX_FILE_MB": "0.05"}) as server:

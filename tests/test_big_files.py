@@ -59,11 +59,11 @@ def plant(parts: list[str], fact: str, at: float) -> list[str]:
 def ten_mb_text() -> bytes:
     """10 MB of prose in paragraphs of about 7,000 characters: at RAG_CHUNK_SIZE=8000 each is one chunk.
 
-    The prose is 1 MB of paragraphs said ten times over, as a long log or a templated report repeats
+    The prose is 512 KB of paragraphs said twenty times over, as a long log or a templated report repeats
     itself: every byte is read, chunked, stored and searched, while a repeated passage is embedded once
     (``Embedder.embed``). Embedding speed on text that never repeats is measured by ``bench``, not here."""
-    block = paragraphs(1024 * 1024, 7000, seed=1)
-    parts = plant(block * 10, TEXT_FACT, 0.9)
+    block = paragraphs(512 * 1024, 7000, seed=1)
+    parts = plant(block * 20, TEXT_FACT, 0.9)
     return "\n\n".join(parts).encode()
 
 
@@ -112,10 +112,12 @@ def test_the_store_reads_and_writes_more_records_than_one_chroma_call_takes(sett
     assert store.count() == 0 and store.file_records() == {}
 
 
+@pytest.mark.heavy
 def test_a_file_of_more_chunks_than_one_chroma_call_takes_is_indexed(settings: Settings) -> None:
-    """About 6,000 chunks of 100 characters in one file, then a small file the run must still reach."""
+    """About 6,000 chunks of 100 characters in one file (20 KB of short paragraphs said twenty times: a
+    repeated passage is embedded once), then a small file the run must still reach."""
     corpus = settings.corpus_dir
-    parts = plant(paragraphs(400 * 1024, 90, seed=3), TEXT_FACT, 0.8)
+    parts = plant(paragraphs(20 * 1024, 90, seed=3) * 20, TEXT_FACT, 0.8)
     (corpus / "a-long.txt").write_text("\n\n".join(parts))
     (corpus / "b-nested.pdf").write_bytes(parser_breaking_pdf())
     (corpus / "c-note.txt").write_text("The ferry to the island leaves the pier at seven every morning.")
@@ -143,6 +145,7 @@ def test_a_file_of_more_chunks_than_one_chroma_call_takes_is_indexed(settings: S
     assert "Solberg" in answer["answer"] and answer["citations"][0]["source"] == "a-long.txt"
 
 
+@pytest.mark.heavy
 def test_a_10_mb_text_and_a_300_page_pdf_are_indexed_by_the_cli(settings: Settings) -> None:
     corpus = settings.corpus_dir
     (corpus / "big.txt").write_bytes(ten_mb_text())
@@ -165,9 +168,10 @@ def test_a_10_mb_text_and_a_300_page_pdf_are_indexed_by_the_cli(settings: Settin
         assert fact in answer["answer"] and answer["citations"][0]["source"] == source, answer
 
 
+@pytest.mark.heavy
 def test_a_10_mb_text_and_a_300_page_pdf_upload_through_the_api(tmp_path: Path) -> None:
     env = {"RAG_LLM": "extractive", "RAG_CHUNK_SIZE": "8000", "RAG_CHUNK_OVERLAP": "0"}
-    with serve(tmp_path, env) as server, server.client(timeout=1800) as client:
+    with serve(tmp_path, env, ui=False) as server, server.client(timeout=1800) as client:
         for name, data, kind in (
             ("big.txt", ten_mb_text(), "text/plain"),
             ("manual.pdf", three_hundred_page_pdf(), "application/pdf"),

@@ -277,8 +277,9 @@ def test_cli_show_and_refusals(settings: Settings, store: Store, indexed: list[C
     assert "decline threshold 0.03, min score 0.99" in text and "held out" in text
 
 
+@pytest.mark.heavy
 def test_api_returns_the_stored_calibration_or_404(tmp_path: Path) -> None:
-    with serve(tmp_path, {"RAG_LLM": "extractive"}) as server, server.client() as client:
+    with serve(tmp_path, {"RAG_LLM": "extractive"}, ui=False) as server, server.client() as client:
         assert client.post("/api/ask", json={"question": QUESTION}).json()["abstained"] is False
         none = client.get("/api/calibration")
         assert none.status_code == 404 and "rag calibrate" in none.json()["detail"]

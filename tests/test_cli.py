@@ -136,6 +136,7 @@ def test_ingest_of_a_missing_path_is_one_line(settings: Settings, tmp_path: Path
     assert "no such file" in one_line_error(rag(settings, "ingest", str(tmp_path / "nope")))
 
 
+@pytest.mark.heavy
 def test_the_command_as_a_separate_process(settings: Settings) -> None:
     """The entry point as a shell runs it: models load from disk in a fresh process, JSON alone on stdout,
     and a user error is exit code 2 with one line on stderr and nothing else."""

@@ -51,8 +51,9 @@ def test_no_false_alarm_on_the_seed_questions(settings: Settings, embedder: Embe
     assert flagged == []
 
 
+@pytest.mark.heavy
 def test_the_api_says_the_sources_disagree(tmp_path: Path) -> None:
-    with serve(tmp_path, {"RAG_LLM": "extractive"}) as server, server.client() as client:
+    with serve(tmp_path, {"RAG_LLM": "extractive"}, ui=False) as server, server.client() as client:
         up = client.post("/api/documents", files={"file": ("planted.txt", PLANTED.encode(), "text/plain")})
         assert up.status_code == 201, up.text
         body = client.post("/api/ask", json={"question": QUESTION}).json()

@@ -48,16 +48,17 @@ def rag_env(settings: Settings) -> dict[str, str]:
     }
 
 
+@pytest.mark.heavy
 def test_ingest_killed_halfway_is_completed_by_the_next_run(tmp_path: Path) -> None:
     settings = Settings(corpus_dir=tmp_path / "notes", data_dir=tmp_path / "index", _env_file=None)  # type: ignore[call-arg]
-    synthetic_corpus(settings.corpus_dir, 500)
+    synthetic_corpus(settings.corpus_dir, 325)  # 1,300 chunks: a first write of 1,024, then the rest
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest"], env=rag_env(settings), cwd=tmp_path)
     store = build_store(settings)
     deadline = time.monotonic() + 300
     partial = 0
     while proc.poll() is None and time.monotonic() < deadline:
         partial = store.count() if store.exists() else 0
-        if 0 < partial < 2000:
+        if 0 < partial < 1300:
             proc.send_signal(signal.SIGKILL)  # kill -9: no cleanup of any kind
             break
         time.sleep(0.05)
@@ -70,20 +71,22 @@ def test_ingest_killed_halfway_is_completed_by_the_next_run(tmp_path: Path) -> N
     )  # fmt: skip
     report = IngestReport.model_validate_json(rerun.stdout)
     # Whatever the first run wrote is kept (its files unchanged, or only re-recorded), the rest is added.
-    assert report.chunks_total == 2000 and 0 < report.chunks_added < 2000 and report.count("added") >= 1
+    assert report.chunks_total == 1300 and 0 < report.chunks_added < 1300 and report.count("added") >= 1
 
     chunks = build_store(settings).all_chunks()
-    assert len(chunks) == 2000 and len({c.id for c in chunks}) == 2000
-    assert len({(c.source, c.start) for c in chunks}) == 2000  # no duplicate chunk of any file
+    assert len(chunks) == 1300 and len({c.id for c in chunks}) == 1300
+    assert len({(c.source, c.start) for c in chunks}) == 1300  # no duplicate chunk of any file
     assert all(r.complete for r in build_store(settings).file_records().values())
     assert {c.source for c in chunks} == {p.name for p in settings.corpus_dir.iterdir()}
 
 
+@pytest.mark.heavy
 def test_a_restarted_server_gives_the_same_documents_and_answers(tmp_path: Path) -> None:
     question = {"question": "Where did Maher al-Assad flee to?"}
     seen = []
     for _ in range(2):
-        with serve(tmp_path, {"RAG_LLM": "extractive"}) as server, server.client() as client:
+        with serve(tmp_path, {"RAG_LLM": "extractive"}, ui=False) as server, server.client() as client:
+            assert client.get("/ui/").status_code == 404  # rag serve --no-ui: the API alone
             answer = client.post("/api/ask", json=question).json()
             seen.append((client.get("/api/documents").json(), answer["answer"], answer["citations"]))
     assert seen[0] == seen[1] and "Iraq" in seen[0][1]

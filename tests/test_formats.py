@@ -143,7 +143,7 @@ QUESTIONS = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with serve(tmp_path_factory.mktemp("formats"), {"RAG_LLM": "extractive"}) as server:
+    with serve(tmp_path_factory.mktemp("formats"), {"RAG_LLM": "extractive"}, ui=False) as server:
         yield server
 
 

@@ -116,6 +116,7 @@ def readable(fd: int, seconds: float) -> bool:
     return bool(poller.poll(seconds * 1000))
 
 
+@pytest.mark.heavy
 def test_ctrl_c_in_the_cli_shows_pages_and_stops_cleanly(settings: Settings, embedder: Embedder, corpus: Path) -> None:
     """A user's terminal: the page bar of a long scanned PDF moves, Ctrl-C stops the run with exit code 130
     and a one-line message, and the index holds what it held before."""

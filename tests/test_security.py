@@ -470,6 +470,7 @@ def test_ui_upload_is_removed_from_gradio_folder_once_handled(site: Site) -> Non
         assert client.delete(f"/api/documents/{doc['id']}").status_code == 200
 
 
+@pytest.mark.heavy
 def test_gradio_cache_is_emptied_when_the_server_stops(tmp_path_factory: pytest.TempPathFactory) -> None:
     """An upload that no handler ever took (a closed tab) does not stay on disk: Gradio's cache cleanup
     is on (it removes old files on a schedule, and all of them at shutdown)."""

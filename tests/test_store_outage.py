@@ -34,7 +34,7 @@ def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chroma]:
 @pytest.fixture(scope="module")
 def bot(chroma: Chroma, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = {"RAG_LLM": "extractive", "RAG_CHROMA_URL": chroma.url, "RAG_ANSWER_CACHE": "0"}
-    with serve(tmp_path_factory.mktemp("bot-on-chroma"), env) as server:
+    with serve(tmp_path_factory.mktemp("bot-on-chroma"), env, ui=False) as server:
         yield server
 
 
@@ -95,6 +95,7 @@ def assert_serving(server: Server) -> None:
         assert client.delete(f"/api/documents/{documents['note.txt']}").status_code == 200
 
 
+@pytest.mark.heavy
 def test_a_killed_chroma_server_gives_503_at_once_and_the_bot_recovers(bot: Server, chroma: Chroma) -> None:
     assert_serving(bot)
     chroma.kill()
@@ -105,6 +106,7 @@ def test_a_killed_chroma_server_gives_503_at_once_and_the_bot_recovers(bot: Serv
     assert_serving(bot)
 
 
+@pytest.mark.heavy
 def test_a_hung_chroma_server_gives_503_in_seconds_and_the_bot_recovers(bot: Server, chroma: Chroma) -> None:
     assert_serving(bot)
     chroma.signal(signal.SIGSTOP)

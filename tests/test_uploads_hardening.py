@@ -68,12 +68,17 @@ def upload(client: httpx.Client, name: str, data: bytes) -> httpx.Response:
 # --- a burst of uploads -------------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_a_burst_of_uploads_is_queued_or_refused_at_once_while_the_server_stays_responsive(tmp_path: Path) -> None:
     """One large upload then 49 small ones at once: /healthz and the read routes keep answering within
     a second, every upload is either done or refused at once with 503 + Retry-After, and disk and index
     agree afterwards."""
     big = paragraphs(1500, "big")  # ~500 KB: tens of seconds of embedding on a busy 2-core machine
-    with serve(tmp_path, EXTRACTIVE) as server, server.client(timeout=900) as client, server.client(10) as probe:
+    with (
+        serve(tmp_path, EXTRACTIVE, ui=False) as server,
+        server.client(timeout=900) as client,
+        server.client(10) as probe,
+    ):
 
         def timed(name: str, data: bytes) -> tuple[httpx.Response, float]:
             t0 = time.perf_counter()
@@ -123,6 +128,7 @@ def test_a_burst_of_uploads_is_queued_or_refused_at_once_while_the_server_stays_
 # --- a server killed mid-upload -----------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("case", ["new", "replace"])
 def test_a_server_killed_mid_upload_agrees_with_its_corpus_after_a_restart(tmp_path: Path, case: str) -> None:
     """kill -9 while an upload is being indexed (its file already in the corpus folder): after a restart,
@@ -130,7 +136,7 @@ def test_a_server_killed_mid_upload_agrees_with_its_corpus_after_a_restart(tmp_p
     deleted; temp files of interrupted uploads are gone."""
     v1 = b"The lighthouse of Port Ellery was painted green in 1911 by the harbour master, Ada Quill.\n"
     v2 = paragraphs(400, "late", first="The lighthouse of Port Ellery was painted blue in 1931 by Ada Quill.")
-    with serve(tmp_path, EXTRACTIVE) as server:
+    with serve(tmp_path, EXTRACTIVE, ui=False) as server:
         dest = server.corpus / "lighthouse.txt"
         if case == "replace":
             with server.client() as client:
@@ -152,7 +158,10 @@ def test_a_server_killed_mid_upload_agrees_with_its_corpus_after_a_restart(tmp_p
     # An upload killed while its temp file was being written leaves that file behind.
     (server.corpus / f".rag-upload-{uuid.uuid4().hex}.tmp").write_bytes(v2[:1000])
 
-    with run_server(tmp_path, EXTRACTIVE, "restarted.log", ready_timeout=300) as again, again.client() as client:
+    with (
+        run_server(tmp_path, EXTRACTIVE, "restarted.log", ready_timeout=300, ui=False) as again,
+        again.client() as client,
+    ):
         on_disk = disk(again.corpus)
         assert on_disk == index(client) and on_disk["lighthouse.txt"] == sha256(v2)
         assert leftovers(again.corpus) == []
@@ -166,6 +175,7 @@ def test_a_server_killed_mid_upload_agrees_with_its_corpus_after_a_restart(tmp_p
 # --- two replicas on one corpus folder and one Chroma server ------------------------------------------
 
 
+@pytest.mark.heavy
 def test_two_replicas_racing_uploads_and_deletes_keep_disk_and_index_in_agreement(
     tmp_path: Path, chroma_server: str
 ) -> None:
@@ -180,7 +190,7 @@ def test_two_replicas_racing_uploads_and_deletes_keep_disk_and_index_in_agreemen
         "RAG_COLLECTION": f"race-{uuid.uuid4().hex[:8]}",
     }
     with (
-        serve(tmp_path / "a", env) as a, serve(tmp_path / "b", env) as b,
+        serve(tmp_path / "a", env, ui=False) as a, serve(tmp_path / "b", env, ui=False) as b,
         a.client() as ca, b.client() as cb, ThreadPoolExecutor(2) as pool,
     ):  # fmt: skip
         dest = shared / "race.txt"
