@@ -22,10 +22,13 @@ if TYPE_CHECKING:
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-# The suite runs in parallel worker processes (pytest-xdist, pyproject.toml), one per core: torch's own
-# thread per core in every worker would make them fight over the cores. Servers a worker starts inherit it.
+# The suite runs in parallel worker processes (pytest-xdist, pyproject.toml), one per core: torch's and
+# llama.cpp's own thread per core in every worker would make them fight over the cores (llama.cpp's threads
+# wait for each other at every step). Servers a worker starts inherit it. llama.cpp gives the same tokens
+# on any number of threads (each thread computes whole rows).
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("RAG_LLM_THREADS", "1")
 
 from rag.config import Settings
 from rag.embeddings import Embedder, get_embedder
@@ -63,6 +66,12 @@ def ui_page(browser: Browser, url: str, width: int, height: int) -> Iterator[Pag
     page.goto(f"{url}/ui/")
     yield page
     context.close()
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker more than cores, since many heavy tests wait on a server, a kill or a
+    timeout, and at most 4 (each worker holds the models it loads)."""
+    return min(4, (os.cpu_count() or 1) + 1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
