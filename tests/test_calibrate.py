@@ -36,6 +36,7 @@ from rag.embeddings import Embedder
 from rag.factory import answer_policy, build_engine, build_generator, build_ingestor, build_store
 from rag.generators import model_name
 from rag.schema import Chunk
+from rag.service import RagService
 from rag.store import Store
 from tests.server import serve
 from tests.test_cli import one_line_error, rag
@@ -244,6 +245,18 @@ def test_engines_use_a_stored_calibration_unless_a_threshold_is_set(
     # an unreadable file is ignored, never an error on the question path
     calibration_path(settings).write_text("{not json")
     assert apply_calibration(settings) == settings
+
+
+def test_a_running_service_applies_a_calibration_stored_since_from_the_next_question(
+    settings: Settings, store: Store, indexed: list[Chunk]
+) -> None:
+    service = RagService(settings)
+    engine = service.engine()
+    assert engine.policy == answer_policy(settings) and not engine.ask(QUESTION).abstained
+    stored(settings, store)  # as `rag calibrate` run beside the server would: min score 0.99
+    again = service.engine()
+    assert again is engine and (again.policy.min_score, again.policy.decline_threshold) == (0.99, 0.03)
+    assert again.ask(QUESTION).abstain_reason == "no_relevant_passage"
 
 
 def test_a_calibration_of_an_earlier_index_is_used_but_flagged_stale(
