@@ -61,15 +61,15 @@ class RagService:
         kind = llm or self.settings.llm
         if kind not in self.generators():
             raise NotFound(f"unknown generator '{kind}'; available: {', '.join(self.generators())}")
+        settings = self.settings.model_copy(update={"llm": kind})
         with self._build_lock:
             if kind not in self._engines:
-                settings = self.settings.model_copy(update={"llm": kind})
                 if self._retriever is None:
                     self._retriever = build_retriever(self.settings, self.store)
                 self._engines[kind] = QAEngine(self._retriever, build_generator(settings), answer_policy(settings))
             engine = self._engines[kind]
-            # A calibration stored since (``rag calibrate``) applies from the next question on.
-            engine.policy = calibrated_policy(self.settings.model_copy(update={"llm": kind}), self.store.name)
+            # Every time: a calibration stored since (``rag calibrate``) applies from the next question on.
+            engine.policy = calibrated_policy(settings, self.store.name)
             return engine
 
     def warm_up(self) -> None:
