@@ -49,6 +49,7 @@ class AnswerPolicy:
     max_sentences: int  # sentences kept of those passages (0: whole passages)
     min_score: float  # below this best dense score, no passage is close enough: abstain without generating
     decline_threshold: float  # abstain when the generator leans to declining with at least this probability
+    judge_threshold: float  # abstain when the generator's "yes, the cited passages answer it" is below this
     check_names: bool  # decline questions about names and words no document mentions
     max_question_chars: int
 
@@ -114,7 +115,12 @@ class QAEngine:
             timings["generate"] = _ms(t)
 
         answer = declined or self.finalize(raw, standalone, passages, decline)
-        answer.checks = {"best_score": round(best, 4), "not_in_documents": missing, "decline_prob": decline}
+        answer.checks = {
+            "best_score": round(best, 4),
+            "not_in_documents": missing,
+            "decline_prob": decline,
+            **answer.checks,
+        }
         if raw:
             answer.checks["draft"] = " ".join(raw.split())
         answer.question = question
@@ -172,6 +178,16 @@ class QAEngine:
             log.info("abstain (%s): %s", verdict.declined, verdict.detail)
             return _abstain(verdict.declined, verdict.detail, passages)
         text, cited = verdict.text, list(verdict.cited)
+        judged = self.judge(question, [passages[i] for i in cited])
+        if judged is not None and judged < self.policy.judge_threshold:
+            detail = (
+                "Asked whether the cited passages answer this question as asked, the generator said no "
+                f"(probability of yes {judged:.2f}); they may be about something close to it."
+            )
+            log.info("abstain (not_answered): %s", detail)
+            declined = _abstain("not_answered", detail, passages)
+            declined.checks = {"judge_prob": judged}
+            return declined
         # Markers still number ``passages`` here; ``resolve`` renumbers them by first appearance.
         others = [i for i in range(len(passages)) if i not in cited]
         against = conflicting(
@@ -187,7 +203,16 @@ class QAEngine:
             sides = "".join(f"[{passages.index(p) + 1}]" for p in against)
             text += f" However, the documents disagree: {sides} {'says' if len(against) == 1 else 'say'} otherwise."
         clean, citations = resolve(text, passages)
-        return Answer(answer=clean, citations=citations, grounded=True, conflicting=bool(against))
+        answer = Answer(answer=clean, citations=citations, grounded=True, conflicting=bool(against))
+        answer.checks = {"judge_prob": judged}
+        return answer
+
+    def judge(self, question: str, cited: list[ScoredChunk]) -> float | None:
+        """The generator's probability that the cited passages answer ``question`` as asked (None when it
+        cannot tell, or the policy does not ask)."""
+        if self.policy.judge_threshold <= 0:
+            return None
+        return self.generator.judge(question, [p.chunk.text for p in cited])
 
     def _invoke_dict(self, inputs: dict[str, Any]) -> Answer:
         history = [Turn.model_validate(t) for t in inputs.get("history") or []]

@@ -360,6 +360,7 @@ def _measurement_key(settings: Settings) -> tuple[str, dict[str, Any]]:
         "fetch_k": settings.fetch_k,
         "max_sentences": settings.max_sentences,
         "min_score": settings.min_score,
+        "judge_threshold": settings.judge_threshold,
         "check_names": settings.check_names,
         "max_tokens": settings.max_tokens,
     }

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     decline_threshold: float = Field(
         0.07, ge=0, le=1, description="Local LLM: abstain when its probability of declining is at least this."
     )
+    judge_threshold: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Abstain when the generator, asked whether the passages it cited answer the question as asked, "
+        "gives 'yes' less than this probability (0.5: it says no rather than yes; 0: never ask).",
+    )
     check_names: bool = Field(
         True, description="Decline questions about what no document mentions (a name, a number, most of its words)."
     )

@@ -93,6 +93,9 @@ class _ReusingGenerator:
             yield event
         self._seen[key] = events
 
+    def judge(self, question: str, texts: list[str]) -> float | None:
+        return self.inner.judge(question, texts)
+
     def rewrite(self, question: str, history: list[Turn]) -> str:
         return self.inner.rewrite(question, history)
 

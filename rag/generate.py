@@ -49,6 +49,14 @@ QUESTIONS_SYSTEM = (
     "One question per line, nothing else."
 )
 ANSWER_USER = "Passages:\n{passages}\n\nQuestion: {question}"
+# A second, separate question to the model about its own answer: do the passages it cited answer the
+# question as asked? Crowd-written near misses ("the largest medical school in Chopin" against a passage
+# on Poland's) are answered from the sentence the model recognises; asked this way, it says "No" to
+# many of them (evals/README.md, "Does the passage answer it?").
+JUDGE_SYSTEM = (
+    "You decide whether a text answers a question. Every detail of the question must match the text. Reply Yes or No."
+)
+JUDGE_USER = "Text: {text}\n\nQuestion: {question}\n\nDoes the text answer this exact question? Reply Yes or No."
 _EXAMPLE_PASSAGES = (
     "[1] Visitors to the harbour museum reached two million in 2019, twice the number of 2010.\n"
     "[2] The museum opened in 1998 after a decade of planning. Its founder, Clara Voss, gave the first "
@@ -158,6 +166,10 @@ class Generator(Protocol):
 
     def stream(self, question: str, passages: list[ScoredChunk]) -> Iterator[str | Confidence]: ...
 
+    def judge(self, question: str, texts: list[str]) -> float | None:
+        """The probability that ``texts`` answer ``question`` as asked, or None when this generator cannot tell."""
+        ...
+
     def rewrite(self, question: str, history: list[Turn]) -> str: ...
 
     def questions(self, passage: str, n: int) -> list[str]: ...
@@ -166,8 +178,10 @@ class Generator(Protocol):
 class LLMGenerator:
     """Prompts a LangChain chat model. What only some models offer is passed in by the one who built
     the model (``rag.generators``): exact token counts and the window (``tokens``, ``ctx``; else
-    estimated), the probability of declining (``watch_decline``), and keeping the state after the
-    fixed part of the answer prompt (``pin``, called once with those messages)."""
+    estimated), the probability of a reply's first word (``probabilities``: how much it leans to
+    declining, how sure its yes is), and keeping the state after the fixed part of the answer prompt
+    (``pin``, called once with those messages). ``judge``: ask the model, after it answered, whether the
+    passages it cited answer the question (``judge()``)."""
 
     def __init__(
         self,
@@ -176,14 +190,20 @@ class LLMGenerator:
         *,
         tokens: Tokens | None = None,
         ctx: int = DEFAULT_CTX,
-        watch_decline: bool = False,
+        probabilities: bool = False,
+        judge: bool = False,
         pin: Callable[[list[BaseMessage]], None] | None = None,
     ) -> None:
         self.name = name
         if pin is not None:
             pin(answer_prompt().format_messages(passages="", question="")[:-1])
         # A model that can report the probability of declining does; remote APIs are used as they are.
-        self.answer_chain = answer_prompt() | (model.bind(watch=DECLINE_REPLY) if watch_decline else model)
+        self.answer_chain = answer_prompt() | (model.bind(watch=DECLINE_REPLY) if probabilities else model)
+        # The verdict is the reply's first word: one step, read as a probability where the model gives one.
+        judge_prompt = ChatPromptTemplate.from_messages([("system", JUDGE_SYSTEM), ("human", JUDGE_USER)])
+        self.judging, self.probabilities = judge, probabilities
+        judge_model = model.bind(max_tokens=1, watch=("Yes", "No")) if probabilities else model.bind(max_tokens=3)
+        self.judge_chain = judge_prompt | judge_model
         self.questions_chain = (
             ChatPromptTemplate.from_messages([("system", QUESTIONS_SYSTEM), ("human", "{passage}")])
             | model
@@ -205,6 +225,26 @@ class LLMGenerator:
                     yield Confidence(chunk.response_metadata["watch_prob"])
                 if chunk.content:
                     yield str(chunk.content)
+
+    def judge(self, question: str, texts: list[str]) -> float | None:
+        """How sure the model is that ``texts`` answer ``question`` as asked: the probability of "Yes"
+        against "No" (a remote model: 1.0 or 0.0 by its word); None when not judging or it said neither."""
+        if not self.judging:
+            return None
+        frame = JUDGE_SYSTEM + JUDGE_USER.format(text="", question=question)
+        room = self.ctx - TEMPLATE_TOKENS - self.tokens.count(frame)
+        if room <= 0:
+            return None
+        text = self.tokens.cut(" ".join(" ".join(t.split()) for t in texts), room)
+        reply, prob = "", None
+        with _generator_errors(self.name):
+            for chunk in self.judge_chain.stream({"text": text, "question": question}):
+                prob = chunk.response_metadata.get("watch_prob", prob)
+                reply += str(chunk.content)
+        if self.probabilities:
+            return prob
+        word = reply.strip().split(maxsplit=1)[0].strip(".,!:").lower() if reply.strip() else ""
+        return {"yes": 1.0, "no": 0.0}.get(word)
 
     def history_budget(self, question: str) -> int:
         """Tokens the conversation may take in the rewrite prompt for ``question``."""
@@ -270,6 +310,9 @@ class ExtractiveGenerator:
 
     def questions(self, passage: str, n: int) -> list[str]:
         return []  # writing questions needs a language model
+
+    def judge(self, question: str, texts: list[str]) -> float | None:
+        return None  # a quoted sentence is its own evidence; judging it needs a language model
 
     def rewrite(self, question: str, history: list[Turn]) -> str:
         """Without an LLM, a follow-up that leans on pronouns is searched together with the last question

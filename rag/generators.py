@@ -51,8 +51,9 @@ def _local_model(settings: Settings) -> BaseChatModel:
 
 
 def _build_local(settings: Settings) -> Generator:
-    """The local model counts tokens exactly, reports how much it leans to declining, and keeps the
-    state after the fixed part of the answer prompt (computed once, kept on disk)."""
+    """The local model counts tokens exactly, reports how much it leans to declining (and how sure its
+    judgement of its own answer is), and keeps the state after the fixed part of the answer prompt
+    (computed once, kept on disk)."""
     from rag.generate import LLMGenerator, Tokens
     from rag.llm import load_local
 
@@ -62,7 +63,8 @@ def _build_local(settings: Settings) -> Generator:
         "local",
         tokens=Tokens(model.llama),
         ctx=int(model.llama.n_ctx()),
-        watch_decline=True,
+        probabilities=True,
+        judge=True,
         pin=lambda fixed: model.pin_prefix(fixed, settings.model_dir),
     )
 
@@ -71,7 +73,7 @@ def _build_remote(settings: Settings) -> Generator:
     """A chat model behind an API: prompted as it is, token counts estimated."""
     from rag.generate import LLMGenerator
 
-    return LLMGenerator(chat_model(settings), settings.llm)
+    return LLMGenerator(chat_model(settings), settings.llm, judge=True)
 
 
 def _build_extractive(settings: Settings) -> Generator:

@@ -193,24 +193,31 @@ class LlamaCppChat(BaseChatModel):
         return "llama-cpp"
 
     def _tokens(
-        self, messages: list[BaseMessage], stop: list[str] | None, watch: str | None = None
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        watch: str | tuple[str, str] | None = None,
+        max_tokens: int | None = None,
     ) -> Iterator[str | float]:
         """Generated text pieces; with ``watch``, first the probability that the reply starts with it.
 
         That probability is read from the logits of the first step (no extra model call): how much the
         model leans towards a given reply, such as its way of declining, even when it chose another.
+        A pair ``(reply, other)`` gives the probability of the first against the second only (a yes/no
+        question: how much of the mass on "Yes" and "No" is on "Yes").
         """
         probs: list[float] = []
         processors = None
         if watch:
             from llama_cpp import LogitsProcessorList
 
-            watched = self.llama.tokenize(watch.encode(), add_bos=False, special=False)[0]
+            replies = (watch,) if isinstance(watch, str) else watch
+            ids = [self.llama.tokenize(r.encode(), add_bos=False, special=False)[0] for r in replies]
 
             def capture(_: Any, scores: Any) -> Any:
                 if not probs:
                     z = np.exp(scores - scores.max())
-                    probs.append(float(z[watched] / z.sum()))
+                    probs.append(float(z[ids[0]] / (z[ids].sum() if len(ids) > 1 else z.sum())))
                 return scores
 
             processors = LogitsProcessorList([capture])
@@ -222,7 +229,7 @@ class LlamaCppChat(BaseChatModel):
                 stream = self.llama.create_chat_completion(
                     messages=chat,
                     temperature=self.temperature,
-                    max_tokens=self.max_tokens,
+                    max_tokens=max_tokens or self.max_tokens,
                     stop=stop or None,
                     stream=True,
                     logits_processor=processors,
@@ -245,7 +252,8 @@ class LlamaCppChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text = "".join(t for t in self._tokens(messages, stop) if isinstance(t, str))
+        pieces = self._tokens(messages, stop, max_tokens=kwargs.get("max_tokens"))
+        text = "".join(t for t in pieces if isinstance(t, str))
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
     def _stream(
@@ -255,7 +263,7 @@ class LlamaCppChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for token in self._tokens(messages, stop, kwargs.get("watch")):
+        for token in self._tokens(messages, stop, kwargs.get("watch"), kwargs.get("max_tokens")):
             if isinstance(token, float):  # passed on as metadata of an empty chunk
                 yield ChatGenerationChunk(message=AIMessageChunk(content="", response_metadata={"watch_prob": token}))
                 continue

@@ -71,7 +71,9 @@ class Turn(BaseModel):
     content: UnicodeText
 
 
-AbstainReason = Literal["no_relevant_passage", "not_in_documents", "model_declined", "wrong_kind", "not_supported"]
+AbstainReason = Literal[
+    "no_relevant_passage", "not_in_documents", "model_declined", "wrong_kind", "not_supported", "not_answered"
+]
 
 
 class Answer(BaseModel):
@@ -91,14 +93,17 @@ class Answer(BaseModel):
         description="Which check declined: no_relevant_passage (nothing retrieved is close to the question), "
         "not_in_documents (the question names something the documents never mention), model_declined (the "
         "generator said the passages do not answer), wrong_kind (e.g. no quantity for 'how many'), "
-        "not_supported (the answer's words are not in the passages it cites).",
+        "not_supported (the answer's words are not in the passages it cites), not_answered (asked whether the "
+        "passages it cites answer the question as asked, the generator said no).",
     )
     abstain_detail: str = Field("", description="The reason in a sentence, for people.")
     nearest: list[Citation] = Field(
         [], description="With an abstention: the passages closest to the question, to read for oneself."
     )
     checks: dict[str, Any] = Field(
-        {}, description="What the checks measured (best similarity, names not found, decline probability, support)."
+        {},
+        description="What the checks measured (best similarity, names not found, decline probability, the "
+        "generator's probability that the cited passages answer the question, its draft).",
     )
 
 

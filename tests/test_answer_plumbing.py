@@ -3,6 +3,7 @@
 What the checks decide on a draft is tested on the pure function itself (tests/test_verify.py); here,
 that the engine runs them and turns a verdict into an Answer with citations."""
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -138,3 +139,44 @@ def test_a_long_conversation_is_cut_to_fit_the_rewrite_prompt(indexed_settings: 
     assert answer.standalone_question == "Where did Maher al-Assad flee to?" and "Iraq" in answer.answer
     # the answer prompt never carries the conversation: only passages and the standalone question
     assert "Tell me more." not in answer_prompt and "brother of President" not in answer_prompt
+
+
+def judging_engine(
+    settings: Settings, embedder: Embedder, *replies: str, threshold: float = 0.5
+) -> tuple[QAEngine, RecordingChat]:
+    """An engine whose generator is asked, after answering, whether the cited passages answer the question
+    (as a remote model is: by its word), and its scripted model."""
+    model = RecordingChat(messages=iter([AIMessage(content=r) for r in replies]))
+    retriever = HybridRetriever(store=build_store(settings), embedder=embedder, k=3)
+    policy = replace(answer_policy(settings), judge_threshold=threshold)
+    return QAEngine(retriever, LLMGenerator(model, "fake", judge=True), policy), model
+
+
+def test_an_answer_the_generator_then_judges_off_the_question_is_declined(
+    indexed_settings: Settings, embedder: Embedder
+) -> None:
+    eng, model = judging_engine(indexed_settings, embedder, "Maher al-Assad fled to Iraq [1].", "No.")
+    answer = eng.ask(MAHER)
+    assert answer.abstained and answer.answer == ABSTAIN_TEXT and answer.abstain_reason == "not_answered"
+    assert "said no" in answer.abstain_detail and answer.nearest
+    assert answer.checks["judge_prob"] == 0.0 and answer.checks["draft"] == "Maher al-Assad fled to Iraq [1]."
+    # the judge reads the cited passage and the question, not the answer
+    judged = "\n".join(str(m.content) for m in model.prompts[-1])
+    assert "fled to Iraq" in judged and MAHER in judged and "Maher al-Assad fled to Iraq [1]" not in judged
+
+
+@pytest.mark.parametrize("verdict", ["Yes", "Perhaps."])
+def test_an_answer_judged_yes_or_not_judged_stands(
+    indexed_settings: Settings, embedder: Embedder, verdict: str
+) -> None:
+    eng, _ = judging_engine(indexed_settings, embedder, "Maher al-Assad fled to Iraq [1].", verdict)
+    answer = eng.ask(MAHER)
+    assert not answer.abstained and answer.answer == "Maher al-Assad fled to Iraq [1]."
+    assert answer.checks["judge_prob"] == (1.0 if verdict == "Yes" else None)
+
+
+def test_a_judge_threshold_of_zero_never_asks(indexed_settings: Settings, embedder: Embedder) -> None:
+    eng, model = judging_engine(indexed_settings, embedder, "Maher al-Assad fled to Iraq [1].", threshold=0.0)
+    answer = eng.ask(MAHER)  # a second call would find no scripted reply and fail
+    assert not answer.abstained and answer.checks["judge_prob"] is None
+    assert len(model.prompts) == 1
