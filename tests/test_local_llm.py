@@ -44,3 +44,14 @@ def test_the_prompt_prefix_state_is_kept_on_disk(engine: QAEngine, indexed_setti
     engine.generator.rewrite("Where did he go?", [Turn(role="user", content="Who is Maher al-Assad?")])
     again = engine.ask("Where did Maher al-Assad flee to?")  # the prefix is restored after the rewrite
     assert again.answer == first.answer and again.citations == first.citations
+
+
+def test_the_model_judges_whether_a_passage_answers_the_question_as_asked(engine: QAEngine) -> None:
+    """The judge (check 6) on a passage of the article: the question it answers, and near misses that
+    change one detail of it, which every word-level check would let through."""
+    passage = "His brother, Maher al-Assad, along with senior military officers, also fled to Iraq."
+    right = engine.generator.judge("Where did Maher al-Assad flee to?", [passage])
+    assert right is not None and right > 0.5
+    for near_miss in ["Where did Maher al-Assad's sister flee to?", "Where did the senior judges flee to?"]:
+        judged = engine.generator.judge(near_miss, [passage])
+        assert judged is not None and judged < 0.5, near_miss

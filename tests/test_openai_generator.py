@@ -22,15 +22,17 @@ REPLY = "Maher al-Assad fled to Iraq [1]."
 
 class Handler(BaseHTTPRequestHandler):
     seen: ClassVar[list[dict]] = []
+    verdict: ClassVar[str] = "Yes"  # the reply to the judge's question
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         Handler.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
+        reply = Handler.verdict if "Reply Yes or No" in body["messages"][-1]["content"] else REPLY
         if body.get("stream"):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
-            for word in REPLY.split(" "):
+            for word in reply.split(" "):
                 delta = {"choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]}
                 self.wfile.write(
                     f"data: {json.dumps({'id': 'x', 'object': 'chat.completion.chunk', **delta})}\n\n".encode()
@@ -42,7 +44,7 @@ class Handler(BaseHTTPRequestHandler):
             "object": "chat.completion",
             "created": 0,
             "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
         }
         data = json.dumps(payload).encode()
         self.send_response(200)
@@ -61,6 +63,7 @@ def server() -> Iterator[str]:
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     Handler.seen.clear()
+    Handler.verdict = "Yes"
     yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     httpd.shutdown()
 
@@ -74,10 +77,29 @@ def test_openai_compatible_endpoint_answers_with_citations(settings: Settings, e
     answer = build_engine(remote, store).ask("Where did Maher al-Assad flee to?")
     assert answer.answer == REPLY and answer.grounded
     assert "fled to Iraq" in answer.citations[0].text
-    request = Handler.seen[-1]
+    request, judged = Handler.seen
     assert request["path"] == "/v1/chat/completions" and request["model"] == "m1"
     assert request["auth"] == "Bearer sk-test"
     assert "[1]" in request["messages"][-1]["content"]  # numbered passages were sent
+    # then the judge: the cited passage and the question, a reply of a word or two
+    assert (
+        "fled to Iraq" in judged["messages"][-1]["content"]
+        and judged.get("max_completion_tokens", judged.get("max_tokens")) == 3
+    )
+    assert answer.checks["judge_prob"] == 1.0
+
+
+def test_an_answer_the_remote_model_judges_off_the_question_is_declined(
+    settings: Settings, embedder: Embedder, server: str
+) -> None:
+    Handler.verdict = "No, it does not."
+    remote = settings.model_copy(
+        update={"llm": "openai", "openai_base_url": server, "openai_api_key": "sk-test", "openai_model": "m1"}
+    )
+    store = build_store(remote)
+    build_ingestor(remote, store).run([remote.corpus_dir], progress=False)
+    answer = build_engine(remote, store).ask("Where did Maher al-Assad flee to?")
+    assert answer.abstained and answer.abstain_reason == "not_answered" and answer.checks["judge_prob"] == 0.0
 
 
 def test_ollama_uses_its_openai_compatible_api(settings: Settings, embedder: Embedder, server: str) -> None:
