@@ -64,7 +64,7 @@ def _build_local(settings: Settings) -> Generator:
         tokens=Tokens(model.llama),
         ctx=int(model.llama.n_ctx()),
         probabilities=True,
-        judge=True,
+        judge=load_local(settings, context="judge"),
         pin=lambda fixed: model.pin_prefix(fixed, settings.model_dir),
     )
 
@@ -73,7 +73,7 @@ def _build_remote(settings: Settings) -> Generator:
     """A chat model behind an API: prompted as it is, token counts estimated."""
     from rag.generate import LLMGenerator
 
-    return LLMGenerator(chat_model(settings), settings.llm, judge=True)
+    return LLMGenerator(chat_model(settings), settings.llm, judge=True)  # the same model answers and judges
 
 
 def _build_extractive(settings: Settings) -> Generator:

@@ -273,14 +273,19 @@ class LlamaCppChat(BaseChatModel):
             yield chunk
 
 
-_models: dict[tuple[str, int, int], LlamaCppChat] = {}
+_models: dict[tuple[str, int, int, str], LlamaCppChat] = {}
 _models_lock = threading.Lock()
 
 
-def load_local(settings: Settings) -> LlamaCppChat:
-    """The local chat model, loaded once per process (loading takes seconds and gigabytes of memory)."""
+def load_local(settings: Settings, context: str = "answers") -> LlamaCppChat:
+    """The local chat model, loaded once per process and ``context`` (loading takes seconds).
+
+    Each context is a llama.cpp context of its own over the same memory-mapped weights (a KV cache more,
+    not a model more): the judge's question runs in another one than the answers, so it never
+    displaces the answer prompt's cached prefix, and an answer is computed exactly as without it.
+    """
     path = local_gguf(settings)
-    key = (str(path), settings.llm_ctx, settings.llm_threads)
+    key = (str(path), settings.llm_ctx, settings.llm_threads, context)
     with _models_lock:
         if key not in _models:
             try:
