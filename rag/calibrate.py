@@ -25,7 +25,9 @@ questions depends on the documents, so this module measures them on the user's c
    score, the model's probability of declining, the names the documents never mention, and whether
    (and why) the final answer abstained. Every other check is independent of the two thresholds, so
    the outcome at any (decline threshold, min score >= the measured one) is replayed exactly from
-   these signals (``answered``), without asking again.
+   these signals (``answered``), without asking again. The judge (``RAG_JUDGE_THRESHOLD``) runs at its
+   configured threshold: what it declines stays declined at every setting, and a change of it is a
+   new measurement (it is part of the cache key).
 4. **Choice.** The questions are split by passage into a fitting half and a held-out half. On the
    fitting half, over a grid of both thresholds, the setting is chosen that answers at most ``target``
    of the unanswerable questions and as many answerable ones as possible (``choose``). The held-out

@@ -233,6 +233,7 @@ def _run_config(settings: Settings, name: str, path: Path, questions: int, start
         min_score=settings.min_score,
         min_support=MIN_SUPPORT,
         decline_threshold=settings.decline_threshold,
+        judge_threshold=settings.judge_threshold,
         extractive_min_score=settings.extractive_min_score,
         git_commit=commit,
         git_dirty=dirty,

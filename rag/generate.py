@@ -50,9 +50,9 @@ QUESTIONS_SYSTEM = (
 )
 ANSWER_USER = "Passages:\n{passages}\n\nQuestion: {question}"
 # A second, separate question to the model about its own answer: do the passages it cited answer the
-# question as asked? Crowd-written near misses ("the largest medical school in Chopin" against a passage
-# on Poland's) are answered from the sentence the model recognises; asked this way, it says "No" to
-# many of them (evals/README.md, "Does the passage answer it?").
+# question as asked? Crowd-written near misses ("What was rationed by railroad workers?" over a paragraph
+# where Sweden rationed gasoline) are answered from the sentence the model recognises; asked this way, it
+# says "No" to many of them (evals/README.md, "Dev and test").
 JUDGE_SYSTEM = (
     "You decide whether a text answers a question. Every detail of the question must match the text. Reply Yes or No."
 )

@@ -171,7 +171,8 @@ def _config_line(report: EvalReport) -> str:
         f"{c.questions} questions from {c.evalset_path}; corpus {c.corpus}; generator {c.llm} ({c.llm_model}); "
         f"embedder {c.embedding_model}; k={c.k}, fetch_k={c.fetch_k}, max_sentences={c.max_sentences}, "
         f"chunks {c.chunk_size}/{c.chunk_overlap}; min_score={c.min_score}, min_support={c.min_support}, "
-        f"decline_threshold={c.decline_threshold}; commit {commit}; {c.machine}; started {c.started_at}."
+        f"decline_threshold={c.decline_threshold}, judge_threshold={c.judge_threshold}; commit {commit}; "
+        f"{c.machine}; started {c.started_at}."
     )
 
 

@@ -214,6 +214,7 @@ class RunConfig(BaseModel):
     min_score: float
     min_support: float
     decline_threshold: float
+    judge_threshold: float = 0.0  # reports made before the judge existed ran without it
     extractive_min_score: float
     git_commit: str | None
     git_dirty: bool | None
