@@ -114,7 +114,10 @@ class QAEngine:
             timings["first_token"] = first or 0.0
             timings["generate"] = _ms(t)
 
+        t = time.perf_counter()
         answer = declined or self.finalize(raw, standalone, passages, decline)
+        if declined is None:
+            timings["check"] = _ms(t)  # the checks of the draft, the judge's question among them
         answer.checks = {
             "best_score": round(best, 4),
             "not_in_documents": missing,

@@ -40,7 +40,7 @@ def test_valid_marker_becomes_a_citation_with_span(indexed_settings: Settings, e
     (c,) = answer.citations
     assert c.n == 1 and "fled to Iraq" in c.text and c.source == "syria-assad-fall.txt"
     assert indexed_settings.corpus_dir.joinpath(c.source).read_text()[c.start : c.end] == c.text
-    assert {"retrieve", "generate", "first_token", "total"} <= set(answer.timings_ms)
+    assert {"retrieve", "generate", "first_token", "check", "total"} <= set(answer.timings_ms)
 
 
 def test_a_marker_to_no_passage_is_dropped_and_the_claim_reattributed(
