@@ -180,9 +180,8 @@ class LLMGenerator:
     the model (``rag.generators``): exact token counts and the window (``tokens``, ``ctx``; else
     estimated), the probability of a reply's first word (``probabilities``: how much it leans to
     declining, how sure its yes is), and keeping the state after the fixed part of the answer prompt
-    (``pin``, called once with those messages). ``judge``: ask, after an answer, whether the passages it
-    cited answer the question (``judge()``): ``True`` asks the same model, a model asks that one (the local
-    one in a context of its own)."""
+    (``pin``, called once with those messages). ``judge``: ask the model, after an answer, whether the
+    passages it cited answer the question (``judge()``)."""
 
     def __init__(
         self,
@@ -192,7 +191,7 @@ class LLMGenerator:
         tokens: Tokens | None = None,
         ctx: int = DEFAULT_CTX,
         probabilities: bool = False,
-        judge: bool | BaseChatModel = False,
+        judge: bool = False,
         pin: Callable[[list[BaseMessage]], None] | None = None,
     ) -> None:
         self.name = name
@@ -202,12 +201,10 @@ class LLMGenerator:
         self.answer_chain = answer_prompt() | (model.bind(watch=DECLINE_REPLY) if probabilities else model)
         # The verdict is the reply's first word: one step, read as a probability where the model gives one.
         judge_prompt = ChatPromptTemplate.from_messages([("system", JUDGE_SYSTEM), ("human", JUDGE_USER)])
-        self.judging, self.probabilities = judge is not False, probabilities
-        judge_with = model if isinstance(judge, bool) else judge
-        judge_model = (
-            judge_with.bind(max_tokens=1, watch=("Yes", "No")) if probabilities else judge_with.bind(max_tokens=3)
-        )
-        self.judge_chain = judge_prompt | judge_model
+        # The local model asks it aside: its context is left as the answer left it (``LlamaCppChat._tokens``).
+        self.judging, self.probabilities = judge, probabilities
+        verdict = {"max_tokens": 1, "watch": ("Yes", "No"), "aside": True} if probabilities else {"max_tokens": 3}
+        self.judge_chain = judge_prompt | model.bind(**verdict)
         self.questions_chain = (
             ChatPromptTemplate.from_messages([("system", QUESTIONS_SYSTEM), ("human", "{passage}")])
             | model

@@ -64,7 +64,7 @@ def _build_local(settings: Settings) -> Generator:
         tokens=Tokens(model.llama),
         ctx=int(model.llama.n_ctx()),
         probabilities=True,
-        judge=load_local(settings, context="judge"),
+        judge=True,
         pin=lambda fixed: model.pin_prefix(fixed, settings.model_dir),
     )
 

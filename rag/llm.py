@@ -164,19 +164,23 @@ class LlamaCppChat(BaseChatModel):
         return bytes(buf[: int(n)])
 
     def _restore(self) -> None:
-        """Put the pinned prefix back into the context (llama-cpp-python's own load_state, minus logits)."""
+        """Put the pinned prefix back into the context."""
+        if self._prefix is None:
+            raise RuntimeError("no pinned prompt prefix to restore")  # callers check first: a bug
+        self._load_state(self._prefix.state, self._prefix.ids)
+
+    def _load_state(self, state: bytes, ids: np.ndarray) -> None:
+        """Put a saved context back (llama-cpp-python's own load_state, minus logits): its cache and the
+        tokens it holds."""
         import ctypes
 
         import llama_cpp
 
-        if self._prefix is None:
-            raise RuntimeError("no pinned prompt prefix to restore")  # callers check first: a bug
-        state = self._prefix.state
         buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
         if llama_cpp.llama_state_set_data(self.llama._ctx.ctx, buf, len(state)) != len(state):
-            raise RuntimeError("failed to restore the cached prompt prefix")
-        n = len(self._prefix.ids)
-        self.llama.input_ids[:n] = self._prefix.ids
+            raise RuntimeError("failed to restore a saved model context")
+        n = len(ids)
+        self.llama.input_ids[:n] = ids
         self.llama.n_tokens = n
 
     def _ensure_prefix(self, messages: list[dict[str, str]]) -> None:
@@ -198,6 +202,7 @@ class LlamaCppChat(BaseChatModel):
         stop: list[str] | None,
         watch: str | tuple[str, str] | None = None,
         max_tokens: int | None = None,
+        aside: bool = False,
     ) -> Iterator[str | float]:
         """Generated text pieces; with ``watch``, first the probability that the reply starts with it.
 
@@ -205,6 +210,10 @@ class LlamaCppChat(BaseChatModel):
         model leans towards a given reply, such as its way of declining, even when it chose another.
         A pair ``(reply, other)`` gives the probability of the first against the second only (a yes/no
         question: how much of the mass on "Yes" and "No" is on "Yes").
+
+        ``aside``: a side question (the judge's) that leaves the context as it found it. llama.cpp reuses
+        the tokens a new prompt shares with the context, and where it starts computing changes its
+        floating-point sums: the next answer is computed exactly as if the side question had not been asked.
         """
         probs: list[float] = []
         processors = None
@@ -224,6 +233,7 @@ class LlamaCppChat(BaseChatModel):
         chat = [{"role": _role(m), "content": str(m.content)} for m in messages]
         # llama.cpp contexts are not thread-safe: hold the lock for the whole generation.
         with self._lock:
+            saved = (self._state_bytes(), self.llama.input_ids[: self.llama.n_tokens].copy()) if aside else None
             try:
                 self._ensure_prefix(chat)
                 stream = self.llama.create_chat_completion(
@@ -244,6 +254,9 @@ class LlamaCppChat(BaseChatModel):
                         yield token
             except (RuntimeError, ValueError) as exc:
                 raise GeneratorError(f"local LLM failed: {exc}") from exc
+            finally:
+                if saved is not None:
+                    self._load_state(*saved)
 
     def _generate(
         self,
@@ -263,7 +276,9 @@ class LlamaCppChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for token in self._tokens(messages, stop, kwargs.get("watch"), kwargs.get("max_tokens")):
+        for token in self._tokens(
+            messages, stop, kwargs.get("watch"), kwargs.get("max_tokens"), kwargs.get("aside", False)
+        ):
             if isinstance(token, float):  # passed on as metadata of an empty chunk
                 yield ChatGenerationChunk(message=AIMessageChunk(content="", response_metadata={"watch_prob": token}))
                 continue
@@ -273,19 +288,14 @@ class LlamaCppChat(BaseChatModel):
             yield chunk
 
 
-_models: dict[tuple[str, int, int, str], LlamaCppChat] = {}
+_models: dict[tuple[str, int, int], LlamaCppChat] = {}
 _models_lock = threading.Lock()
 
 
-def load_local(settings: Settings, context: str = "answers") -> LlamaCppChat:
-    """The local chat model, loaded once per process and ``context`` (loading takes seconds).
-
-    Each context is a llama.cpp context of its own over the same memory-mapped weights (a KV cache more,
-    not a model more): the judge's question runs in another one than the answers, so it never
-    displaces the answer prompt's cached prefix, and an answer is computed exactly as without it.
-    """
+def load_local(settings: Settings) -> LlamaCppChat:
+    """The local chat model, loaded once per process (loading takes seconds and gigabytes of memory)."""
     path = local_gguf(settings)
-    key = (str(path), settings.llm_ctx, settings.llm_threads, context)
+    key = (str(path), settings.llm_ctx, settings.llm_threads)
     with _models_lock:
         if key not in _models:
             try:
