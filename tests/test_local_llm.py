@@ -1,10 +1,12 @@
 """End to end with the real bundled LLM (Qwen2.5-Coder-1.5B GGUF via llama-cpp-python)."""
 
+import numpy as np
 import pytest
 
 from rag.answer import QAEngine
 from rag.config import Settings
 from rag.factory import build_engine, build_store
+from rag.llm import load_local
 from rag.schema import Turn
 
 pytestmark = pytest.mark.llm
@@ -55,3 +57,13 @@ def test_the_model_judges_whether_a_passage_answers_the_question_as_asked(engine
     for near_miss in ["Where did Maher al-Assad's sister flee to?", "Where did the senior judges flee to?"]:
         judged = engine.generator.judge(near_miss, [passage])
         assert judged is not None and judged < 0.5, near_miss
+
+
+def test_the_judge_is_asked_aside(engine: QAEngine, indexed_settings: Settings) -> None:
+    """The judge's question leaves the model's context as the answer left it: the next answer reuses the
+    cached prompt exactly as it would have without the judge (llama.cpp's sums depend on where it starts)."""
+    llama = load_local(indexed_settings.model_copy(update={"llm": "local"})).llama  # the engine's model
+    engine.ask("Where did Maher al-Assad flee to?")
+    before = llama.input_ids[: llama.n_tokens].copy()
+    assert engine.generator.judge("Where did Maher al-Assad flee to?", ["His brother also fled to Iraq."]) is not None
+    assert np.array_equal(llama.input_ids[: llama.n_tokens], before)
