@@ -16,6 +16,7 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import GeneratorError, ModelLoadError
 from rag.factory import build_engine, build_ingestor, build_store
+from rag.schema import Answer
 
 REPLY = "Maher al-Assad fled to Iraq [1]."
 
@@ -68,13 +69,18 @@ def server() -> Iterator[str]:
     httpd.shutdown()
 
 
-def test_openai_compatible_endpoint_answers_with_citations(settings: Settings, embedder: Embedder, server: str) -> None:
+def ask_remote(settings: Settings, server: str, question: str) -> Answer:
+    """The question through the chain with the scripted server as an OpenAI endpoint (model "m1")."""
     remote = settings.model_copy(
         update={"llm": "openai", "openai_base_url": server, "openai_api_key": "sk-test", "openai_model": "m1"}
     )
     store = build_store(remote)
     build_ingestor(remote, store).run([remote.corpus_dir], progress=False)
-    answer = build_engine(remote, store).ask("Where did Maher al-Assad flee to?")
+    return build_engine(remote, store).ask(question)
+
+
+def test_openai_compatible_endpoint_answers_with_citations(settings: Settings, embedder: Embedder, server: str) -> None:
+    answer = ask_remote(settings, server, "Where did Maher al-Assad flee to?")
     assert answer.answer == REPLY and answer.grounded
     assert "fled to Iraq" in answer.citations[0].text
     request, judged = Handler.seen
@@ -93,12 +99,7 @@ def test_an_answer_the_remote_model_judges_off_the_question_is_declined(
     settings: Settings, embedder: Embedder, server: str
 ) -> None:
     Handler.verdict = "No, it does not."
-    remote = settings.model_copy(
-        update={"llm": "openai", "openai_base_url": server, "openai_api_key": "sk-test", "openai_model": "m1"}
-    )
-    store = build_store(remote)
-    build_ingestor(remote, store).run([remote.corpus_dir], progress=False)
-    answer = build_engine(remote, store).ask("Where did Maher al-Assad flee to?")
+    answer = ask_remote(settings, server, "Where did Maher al-Assad flee to?")
     assert answer.abstained and answer.abstain_reason == "not_answered" and answer.checks["judge_prob"] == 0.0
 
 
