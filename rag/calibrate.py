@@ -1,8 +1,9 @@
 """Calibrate the answer checks on the user's own documents: ``rag calibrate``.
 
-The decline threshold (``RAG_DECLINE_THRESHOLD``) and the minimum passage score (``RAG_MIN_SCORE``)
-were chosen on this project's eval sets. How well they separate answerable from unanswerable
-questions depends on the documents, so this module measures them on the user's corpus instead:
+The decline threshold (``RAG_DECLINE_THRESHOLD``), the minimum passage score (``RAG_MIN_SCORE``) and
+the judge's threshold (``RAG_JUDGE_THRESHOLD``) were chosen on this project's eval sets. How well they
+separate answerable from unanswerable questions depends on the documents, so this module measures
+them on the user's corpus instead:
 
 1. **Answerable questions.** Passages are sampled across the documents (round robin over the files,
    evenly spaced within each) and the generator writes a question each passage answers
@@ -25,17 +26,19 @@ questions depends on the documents, so this module measures them on the user's c
    score, the model's probability of declining, the names the documents never mention, and whether
    (and why) the final answer abstained. Every other check is independent of the two thresholds, so
    the outcome at any (decline threshold, min score >= the measured one) is replayed exactly from
-   these signals (``answered``), without asking again. The judge (``RAG_JUDGE_THRESHOLD``) runs at its
-   configured threshold: what it declines stays declined at every setting, and a change of it is a
-   new measurement (it is part of the cache key).
+   these signals (``answered``), without asking again. The judge is asked about every draft that passes
+   the other checks but declines none (its threshold is ``JUDGE_FLOOR`` while measuring), and its
+   probability of "yes" is kept, so its threshold is replayed too: a third axis of the grid. (With
+   ``RAG_JUDGE_THRESHOLD`` set explicitly, 0 = off included, it is measured and kept at that value.)
 4. **Choice.** The questions are split by passage into a fitting half and a held-out half. On the
-   fitting half, over a grid of both thresholds, the setting is chosen that answers at most ``target``
+   fitting half, over a grid of the three thresholds, the setting is chosen that answers at most ``target``
    of the unanswerable questions and as many answerable ones as possible (``choose``). The held-out
    half's rates at that setting are reported, never used to choose: they say what to expect.
 5. **Storage.** The result is written beside the index (``RAG_DATA_DIR/calibration-<collection>.json``)
    with the index version it was made on, and engines built for the same generator use it, unless
-   ``RAG_DECLINE_THRESHOLD`` / ``RAG_MIN_SCORE`` are set explicitly (``rag.calibration``). A
-   calibration made on an earlier version of the index is still used, flagged ``stale``.
+   ``RAG_DECLINE_THRESHOLD`` / ``RAG_MIN_SCORE`` / ``RAG_JUDGE_THRESHOLD`` are set explicitly
+   (``rag.calibration``). A calibration made on an earlier version of the index is still used,
+   flagged ``stale``.
 
 Generated questions and per-question signals are cached (``calibration-<collection>.cache.json``), so
 a re-run after an interruption, or with another target, asks the generator nothing it asked before.
@@ -60,7 +63,7 @@ from pydantic import BaseModel, Field
 from tqdm import tqdm
 
 from rag.answer import QAEngine
-from rag.calibration import CALIBRATED, Calibration, DefaultRates, Rates, calibration_path
+from rag.calibration import CALIBRATED, Calibration, DefaultRates, Rates, Tradeoff, calibration_path
 from rag.config import Settings
 from rag.embeddings import get_embedder
 from rag.errors import RagError
@@ -77,9 +80,18 @@ DEFAULT_PASSAGES = 30
 # Decline thresholds tried (1.0: the gate is off). Log-spaced: the model's decline probabilities of
 # answerable questions crowd near 0.
 DECLINE_GRID = (0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0)
+# Judge thresholds tried: the judge declines when its probability of "yes" is below this. 0.5 is the
+# built-in one ("no" outweighs "yes"); stricter settings ask for a clearer "yes".
+JUDGE_GRID = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
+# While measuring, the judge is asked (a threshold above 0) but declines only a "yes" below this, which
+# every setting of the grid declines too: the replay stays exact.
+JUDGE_FLOOR = 1e-6
 # Minimum passage scores tried, above the configured one (a lower one cannot be replayed: questions
 # below the configured score were declined without generating).
 MIN_SCORE_STEPS = (0.0, 0.05, 0.1, 0.15, 0.2)
+# Targets whose choice is shown beside the one asked for: with a small model a strict target can cost
+# most answers, and the user should see what a looser one would keep (a re-run with it asks nothing).
+TRADEOFF_TARGETS = (0.05, 0.1, 0.2, 0.3)
 # A passage shorter than this (a heading, a caption) rarely holds a fact worth a question.
 MIN_PASSAGE_WORDS = 12
 # Questions written per passage at most (the generator writes three in one go): a corpus with fewer
@@ -96,6 +108,7 @@ class Signal(BaseModel):
     answerable: bool = Field(description="False: asked while that passage (and its overlaps) was hidden.")
     best_score: float
     decline_prob: float | None = Field(None, description="The local model's probability of declining.")
+    judge_prob: float | None = Field(None, description="The judge's probability of yes (None: not asked).")
     not_in_documents: list[str] = []
     abstained: bool
     abstain_reason: str | None = None
@@ -103,18 +116,21 @@ class Signal(BaseModel):
     answer: str = ""
 
 
-def answered(signal: Signal, decline_threshold: float, min_score: float) -> bool:
+def answered(signal: Signal, decline_threshold: float, min_score: float, judge_threshold: float = 0.0) -> bool:
     """Whether the chain would answer this question at these thresholds (``QAEngine.stream``'s order:
     an abstention for any other reason stays one; a best passage below ``min_score`` is declined; the
-    decline gate abstains at ``decline_prob >= decline_threshold``)."""
+    decline gate abstains at ``decline_prob >= decline_threshold``; the judge at ``judge_prob <
+    judge_threshold``)."""
     if signal.abstained or signal.best_score < min_score:
         return False
-    return signal.decline_prob is None or signal.decline_prob < decline_threshold
+    if signal.decline_prob is not None and signal.decline_prob >= decline_threshold:
+        return False
+    return signal.judge_prob is None or signal.judge_prob >= judge_threshold
 
 
-def rates(signals: Iterable[Signal], decline_threshold: float, min_score: float) -> Rates:
+def rates(signals: Iterable[Signal], decline_threshold: float, min_score: float, judge_threshold: float = 0.0) -> Rates:
     counts: Counter[tuple[bool, bool]] = Counter(
-        (s.answerable, answered(s, decline_threshold, min_score)) for s in signals
+        (s.answerable, answered(s, decline_threshold, min_score, judge_threshold)) for s in signals
     )
     a = counts[True, True] + counts[True, False]
     u = counts[False, True] + counts[False, False]
@@ -131,6 +147,7 @@ def rates(signals: Iterable[Signal], decline_threshold: float, min_score: float)
 class Choice(BaseModel):
     decline_threshold: float
     min_score: float
+    judge_threshold: float = 0.0
     fit: Rates
     target_met: bool
     note: str
@@ -141,41 +158,52 @@ def choose(
     target: float,
     decline_grid: Sequence[float] = DECLINE_GRID,
     min_score_grid: Sequence[float] = (0.2,),
+    judge_grid: Sequence[float] = (0.0,),
+    judge_default: float = 0.0,
 ) -> Choice:
     """The setting of the grid that answers at most ``target`` of the unanswerable questions and, among
     those, the most answerable ones.
 
-    Ties (the same counts on both kinds) go to the lowest min score (the check that also declines
-    questions with no near passage at all is changed least), then to the middle of the tied decline
-    thresholds: the one furthest from the fitting questions on both sides. When no setting meets the
-    target, the strictest one (lowest decline threshold, highest min score) is chosen, and the note
-    says so.
+    A setting that answers none of the answerable questions is never chosen: it meets any target by
+    turning the bot off. When no other setting meets the target, the one closest to it is chosen
+    (the fewest unanswerable questions answered, then the most answerable ones), and the note says so.
+    Ties go to the lowest min score (the check that also declines questions with no near passage at
+    all is changed least), then to the judge threshold nearest ``judge_default`` (the configured one:
+    changed least), then to the middle of the tied decline thresholds: the one furthest from the
+    fitting questions on both sides.
     """
     if not signals:
         raise RagError("no questions to calibrate on")
-    ts, ms = sorted(set(decline_grid)), sorted(set(min_score_grid))
-    table = [(t, m, rates(signals, t, m)) for m in ms for t in ts]
-    feasible = [row for row in table if row[2].answered_unanswerable <= target + 1e-12]
-    if not feasible:
-        t, m = ts[0], ms[-1]
-        fit = rates(signals, t, m)
-        note = (
-            f"no setting answers at most {target:.0%} of the unanswerable questions of the fitting half; "
-            f"the strictest (decline threshold {t:g}, min score {m:g}) still answers "
-            f"{fit.unanswerable_answered} of {fit.unanswerable}. A stronger generator (RAG_LLM=openai or "
-            "ollama) is the lever."
-        )
-        return Choice(decline_threshold=t, min_score=m, fit=fit, target_met=False, note=note)
-    best = max(feasible, key=lambda row: (row[2].answered_answerable, -row[2].answered_unanswerable, -row[1]))
-    key = (best[2].answerable_answered, best[2].unanswerable_answered, best[1])
-    tied = [t for t, m, r in feasible if (r.answerable_answered, r.unanswerable_answered, m) == key]
-    t = tied[(len(tied) - 1) // 2]  # the lower middle; ``tied`` is sorted and contiguous
-    fit = rates(signals, t, best[1])
-    note = (
-        f"fitting half: {fit.unanswerable_answered} of {fit.unanswerable} unanswerable and "
+    ts, ms, js = sorted(set(decline_grid)), sorted(set(min_score_grid)), sorted(set(judge_grid))
+    table = [(t, m, j, rates(signals, t, m, j)) for j in js for m in ms for t in ts]
+    useful = [row for row in table if row[3].answerable_answered] or table
+    feasible = [row for row in useful if row[3].answered_unanswerable <= target + 1e-12]
+
+    def rank(row: tuple[float, float, float, Rates]) -> tuple[int, int, float, float]:
+        _, m, j, r = row
+        if feasible:
+            return (r.answerable_answered, -r.unanswerable_answered, -m, -abs(j - judge_default))
+        return (-r.unanswerable_answered, r.answerable_answered, -m, -abs(j - judge_default))
+
+    rows = feasible or useful
+    best = max(rows, key=rank)
+    tied = [row[0] for row in rows if row[1:3] == best[1:3] and rank(row) == rank(best)]
+    t, m, j = tied[(len(tied) - 1) // 2], best[1], best[2]  # the lower middle; ``tied`` is sorted, contiguous
+    fit = rates(signals, t, m, j)
+    counts = (
+        f"{fit.unanswerable_answered} of {fit.unanswerable} unanswerable and "
         f"{fit.answerable_answered} of {fit.answerable} answerable questions answered"
     )
-    return Choice(decline_threshold=t, min_score=best[1], fit=fit, target_met=True, note=note)
+    if feasible:
+        note = f"fitting half: {counts}"
+    else:
+        judge = f", judge threshold {j:g}" if len(js) > 1 else ""
+        note = (
+            f"no setting answers at most {target:.0%} of the unanswerable questions of the fitting half and "
+            f"some answerable ones; the closest (decline threshold {t:g}, min score {m:g}{judge}): {counts}. "
+            "A stronger generator (RAG_LLM=openai or ollama) is the lever."
+        )
+    return Choice(decline_threshold=t, min_score=m, judge_threshold=j, fit=fit, target_met=bool(feasible), note=note)
 
 
 def split_halves(chunk_ids: Iterable[str]) -> tuple[set[str], set[str]]:
@@ -288,6 +316,7 @@ class Decision(BaseModel):
     choice: Choice = Field(description="Chosen on the fitting half.")
     held_out: Rates = Field(description="The held-out half at the chosen setting.")
     before: DefaultRates
+    tradeoffs: list[Tradeoff] = []
     note: str
 
 
@@ -297,12 +326,13 @@ def decide(
     """Choose on the questions of the passages in ``fit_ids``; the others are only reported.
 
     The grid: every decline threshold of ``DECLINE_GRID`` (none when no decline probability was
-    measured: a remote generator), and min scores from the configured one up. A threshold set
-    explicitly in ``settings`` would win over the calibration, so it stays fixed at its value.
+    measured: a remote generator), min scores from the configured one up, and every judge threshold
+    of ``JUDGE_GRID`` (none when the judge was not asked). A threshold set explicitly in ``settings``
+    would win over the calibration, so it stays fixed at its value.
     """
     fit = [s for s in signals if s.chunk_id in fit_ids]
     held = [s for s in signals if s.chunk_id not in fit_ids]
-    base_t, base_m = settings.decline_threshold, settings.min_score
+    base_t, base_m, base_j = settings.decline_threshold, settings.min_score, settings.judge_threshold
     explicit = settings.model_fields_set & set(CALIBRATED)
     decline_grid = [base_t]
     if any(s.decline_prob is not None for s in signals) and "decline_threshold" not in explicit:
@@ -310,8 +340,25 @@ def decide(
     min_grid = [base_m]
     if sweep_min_score and "min_score" not in explicit:
         min_grid = sorted({round(min(1.0, base_m + step), 4) for step in MIN_SCORE_STEPS})
-    choice = choose(fit, target, decline_grid, min_grid)
-    held_rates = rates(held, choice.decline_threshold, choice.min_score)
+    judge_grid = [base_j]
+    if any(s.judge_prob is not None for s in signals) and "judge_threshold" not in explicit:
+        judge_grid = sorted({*JUDGE_GRID, base_j})
+    choice = choose(fit, target, decline_grid, min_grid, judge_grid, judge_default=base_j)
+    held_rates = rates(held, choice.decline_threshold, choice.min_score, choice.judge_threshold)
+    tradeoffs = []
+    for other in sorted({*TRADEOFF_TARGETS, target}):
+        c = choose(fit, other, decline_grid, min_grid, judge_grid, judge_default=base_j)
+        tradeoffs.append(
+            Tradeoff(
+                target=other,
+                decline_threshold=c.decline_threshold,
+                min_score=c.min_score,
+                judge_threshold=c.judge_threshold,
+                target_met=c.target_met,
+                fit=c.fit,
+                held_out=rates(held, c.decline_threshold, c.min_score, c.judge_threshold),
+            )
+        )
     note = choice.note
     if choice.target_met and held_rates.answered_unanswerable > target:
         note += (
@@ -324,10 +371,11 @@ def decide(
     before = DefaultRates(
         decline_threshold=base_t,
         min_score=base_m,
-        fit=rates(fit, base_t, base_m),
-        held_out=rates(held, base_t, base_m),
+        judge_threshold=base_j,
+        fit=rates(fit, base_t, base_m, base_j),
+        held_out=rates(held, base_t, base_m, base_j),
     )
-    return Decision(choice=choice, held_out=held_rates, before=before, note=note)
+    return Decision(choice=choice, held_out=held_rates, before=before, tradeoffs=tradeoffs, note=note)
 
 
 # --- the run ---
@@ -398,7 +446,10 @@ def run_calibration(
         raise RagError(f"the index has {len(order)} passage(s) of {MIN_PASSAGE_WORDS}+ words: too few to calibrate on")
     per_passage = min(MAX_QUESTIONS_PER_PASSAGE, math.ceil(passages / len(order)))
 
-    measure = settings.model_copy(update={"decline_threshold": 1.0})  # the gate is replayed offline
+    # The decline gate and the judge are replayed offline: the gate is off and the judge declines nothing.
+    measure = settings.model_copy(update={"decline_threshold": 1.0})
+    if "judge_threshold" not in settings.model_fields_set:
+        measure = measure.model_copy(update={"judge_threshold": JUDGE_FLOOR})
     key, spec = _measurement_key(measure)
     retriever = DeletionRetriever(
         store=HidingStore(store),
@@ -460,6 +511,7 @@ def run_calibration(
                         answerable=answerable,
                         best_score=float(answer.checks.get("best_score", 0.0)),
                         decline_prob=answer.checks.get("decline_prob"),
+                        judge_prob=answer.checks.get("judge_prob"),
                         not_in_documents=list(answer.checks.get("not_in_documents") or []),
                         abstained=answer.abstained,
                         abstain_reason=answer.abstain_reason,
@@ -483,11 +535,13 @@ def run_calibration(
         target=target,
         decline_threshold=choice.decline_threshold,
         min_score=choice.min_score,
+        judge_threshold=choice.judge_threshold,
         target_met=choice.target_met,
         note=decision.note,
         fit=choice.fit,
         held_out=decision.held_out,
         before=decision.before,
+        tradeoffs=decision.tradeoffs,
         passages=len(chosen),
         skipped_passages=skipped,
         index_version=version,

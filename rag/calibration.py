@@ -37,6 +37,19 @@ class Rates(BaseModel):
 class DefaultRates(BaseModel):
     decline_threshold: float
     min_score: float
+    judge_threshold: float | None = None
+    fit: Rates
+    held_out: Rates
+
+
+class Tradeoff(BaseModel):
+    """What another target would have chosen: the price of each target, shown beside the choice."""
+
+    target: float
+    decline_threshold: float
+    min_score: float
+    judge_threshold: float | None = None
+    target_met: bool
     fit: Rates
     held_out: Rates
 
@@ -50,11 +63,17 @@ class Calibration(BaseModel):
     target: float = Field(description="Most of the unanswerable questions that may be answered (a share).")
     decline_threshold: float = Field(description="Chosen RAG_DECLINE_THRESHOLD.")
     min_score: float = Field(description="Chosen RAG_MIN_SCORE.")
+    judge_threshold: float | None = Field(
+        None, description="Chosen RAG_JUDGE_THRESHOLD (None: a calibration made before the judge was tuned)."
+    )
     target_met: bool = Field(description="Whether the fitting half met the target (else: the strictest setting).")
     note: str
     fit: Rates = Field(description="The fitting half at the chosen setting (what it was chosen on).")
     held_out: Rates = Field(description="The held-out half at the chosen setting: what to expect.")
     before: DefaultRates = Field(description="Both halves at the settings in force without the calibration.")
+    tradeoffs: list[Tradeoff] = Field(
+        [], description="The choice for other targets (same measurement): what a stricter or looser one costs."
+    )
     passages: int = Field(description="Passages questions were written from.")
     skipped_passages: int = Field(0, description="Passages the generator wrote no usable question for.")
     index_version: str
@@ -88,7 +107,7 @@ def load_calibration(settings: Settings, store: Store | None = None) -> Calibrat
     return found
 
 
-CALIBRATED = ("decline_threshold", "min_score")
+CALIBRATED = ("decline_threshold", "min_score", "judge_threshold")
 _read: dict[Path, tuple[tuple[int, int], Calibration | None]] = {}  # path -> (mtime and size, its content)
 _logged: set[tuple[Path, tuple[int, int], str]] = set()
 
@@ -113,19 +132,26 @@ def apply_calibration(settings: Settings, collection: str | None = None) -> Sett
     found = cached[1]
     if found is None or (found.llm, found.model) != (settings.llm, model_name(settings)):
         return settings
-    update = {k: getattr(found, k) for k in CALIBRATED if k not in settings.model_fields_set}
+    update = {
+        k: value for k in CALIBRATED if k not in settings.model_fields_set and (value := getattr(found, k)) is not None
+    }
     applied = settings.model_copy(update=update) if update else settings
     if (path, stamp, settings.llm) not in _logged:  # once per calibration and generator, not per question
         _logged.add((path, stamp, settings.llm))
         log.info(
-            "using the calibration of %s (%s): decline threshold %g, min score %g%s",
+            "using the calibration of %s (%s): decline threshold %g, min score %g, judge threshold %g%s",
             found.collection,
             found.created[:10],
             applied.decline_threshold,
             applied.min_score,
+            applied.judge_threshold,
             "" if update.keys() == set(CALIBRATED) else " (explicit settings kept)",
         )
     return applied
+
+
+def _judge(found: Calibration) -> str:
+    return "" if found.judge_threshold is None else f", judge threshold {found.judge_threshold:g}"
 
 
 def calibration_note(settings: Settings, store: Store | None = None) -> str:
@@ -138,7 +164,7 @@ def calibration_note(settings: Settings, store: Store | None = None) -> str:
         return "Not calibrated: `rag calibrate` tunes the answer checks on your documents."
     line = (
         f"Calibrated for {found.llm}: decline threshold {found.decline_threshold:g}, min score "
-        f"{found.min_score:g} for target {found.target:.0%} ({found.created[:10]}; held out: "
+        f"{found.min_score:g}{_judge(found)} for target {found.target:.0%} ({found.created[:10]}; held out: "
         f"{found.held_out.answered_unanswerable:.0%} of unanswerable, "
         f"{found.held_out.answered_answerable:.0%} of answerable questions answered)"
     )

@@ -12,6 +12,7 @@ import pytest
 
 from rag.answer import QAEngine
 from rag.calibrate import (
+    JUDGE_GRID,
     DeletionRetriever,
     HidingStore,
     Signal,
@@ -26,6 +27,8 @@ from rag.calibrate import (
 from rag.calibration import (
     Calibration,
     DefaultRates,
+    Rates,
+    Tradeoff,
     apply_calibration,
     calibration_note,
     calibration_path,
@@ -45,13 +48,21 @@ QUESTION = "Where did Maher al-Assad flee to?"
 PRE_GENERATION = {"not_in_documents", "no_relevant_passage"}  # checks that decline before generating
 
 
-def sig(cid: str, answerable: bool, decline: float | None, best: float = 0.6, abstained: bool = False) -> Signal:
+def sig(
+    cid: str,
+    answerable: bool,
+    decline: float | None,
+    best: float = 0.6,
+    abstained: bool = False,
+    judge: float | None = None,
+) -> Signal:
     return Signal(
         chunk_id=cid,
         question=f"q-{cid}",
         answerable=answerable,
         best_score=best,
         decline_prob=decline,
+        judge_prob=judge,
         abstained=abstained,
     )
 
@@ -63,6 +74,11 @@ def test_replay_follows_the_chains_order_of_checks() -> None:
     assert not answered(sig("a", True, 0.01, best=0.19), 0.05, 0.2)  # below the min score: declined
     assert not answered(sig("a", True, 0.0, abstained=True), 1.0, -1.0)  # another check declined: stays declined
     assert answered(sig("a", True, None), 0.0, 0.2)  # no decline probability (a remote generator): no gate
+    # the judge comes last: it declines a "yes" below its threshold; a draft it was not asked about stands
+    assert answered(sig("a", True, 0.01, judge=0.7), 0.05, 0.2, judge_threshold=0.7)
+    assert not answered(sig("a", True, 0.01, judge=0.69), 0.05, 0.2, judge_threshold=0.7)
+    assert not answered(sig("a", True, 0.06, judge=0.99), 0.05, 0.2, judge_threshold=0.5)  # the gate first
+    assert answered(sig("a", True, 0.01, judge=None), 0.05, 0.2, judge_threshold=0.9)
     r = rates([sig("a", True, 0.01), sig("b", True, 0.5), sig("c", False, 0.01), sig("d", False, 0.9)], 0.1, 0.2)
     assert (r.answerable_answered, r.answerable, r.unanswerable_answered, r.unanswerable) == (1, 2, 1, 2)
     assert (r.answered_answerable, r.answered_unanswerable) == (0.5, 0.5)
@@ -85,6 +101,27 @@ def test_choice_meets_the_target_and_answers_the_most_answerable() -> None:
     assert (c.decline_threshold, c.min_score, c.fit.answerable_answered) == (0.01, 0.3, 1)
 
 
+def test_the_judge_threshold_is_a_third_lever() -> None:
+    # u0 and u1 pass the decline gate and the min score; the judge is less sure of them than of the
+    # answerable ones, so asking for a clearer "yes" removes them and keeps every answerable question
+    answerable = [sig(f"a{i}", True, 0.01, judge=p) for i, p in enumerate([0.97, 0.93, 0.85, 0.6])]
+    unanswerable = [sig("u0", False, 0.01, judge=0.55), sig("u1", False, 0.02, judge=0.75), sig("u2", False, 0.9)]
+    signals = answerable + unanswerable
+    judges = [0.3, 0.5, 0.7, 0.8, 0.9]
+    c = choose(signals, 0.0, [0.005, 0.05, 1.0], [0.2], judges, judge_default=0.5)
+    assert c.target_met and (c.decline_threshold, c.judge_threshold) == (0.05, 0.8)
+    assert (c.fit.answerable_answered, c.fit.unanswerable_answered) == (3, 0)
+    # a looser target keeps the configured judge threshold: of tied settings, the one changed least
+    c = choose(signals, 0.67, [0.005, 0.05, 1.0], [0.2], judges, judge_default=0.5)
+    assert c.judge_threshold == 0.5 and (c.fit.answerable_answered, c.fit.unanswerable_answered) == (4, 2)
+    # a judge as sure of the unanswerable question as of the answerable one: a threshold above both
+    # meets the target by answering nothing, which is never a choice
+    same = [sig("u", False, 0.0, judge=0.6), sig("a", True, 0.0, judge=0.6)]
+    c = choose(same, 0.0, [0.01, 1.0], [0.2], judges, judge_default=0.5)
+    assert not c.target_met and c.judge_threshold == 0.5 and c.fit.answerable_answered == 1
+    assert "no setting answers at most 0%" in c.note and "judge threshold 0.5" in c.note
+
+
 def test_ties_go_to_the_lowest_min_score_then_the_middle_of_the_tied_thresholds() -> None:
     signals = [sig("a", True, 0.001), sig("b", True, 0.002), sig("u", False, 0.6)]
     grid = [0.0005, 0.005, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0]
@@ -96,13 +133,20 @@ def test_ties_go_to_the_lowest_min_score_then_the_middle_of_the_tied_thresholds(
     assert c.decline_threshold == 0.015 and c.fit.unanswerable_answered == 0
 
 
-def test_an_impossible_target_gives_the_strictest_setting_and_says_so() -> None:
-    # an unanswerable question the model never leans to decline, close to the question: nothing stops it
-    signals = [sig("a", True, 0.01, best=0.5), sig("u", False, 0.0, best=0.9)]
-    c = choose(signals, 0.0, [0.005, 0.05, 1.0], [0.2, 0.4])
+def test_an_impossible_target_gives_the_closest_setting_and_says_so() -> None:
+    # an unanswerable question the model never leans to decline, close to the question: nothing stops
+    # it, so no setting meets 0%; the closest answers only it and both answerable questions
+    signals = [
+        sig("a1", True, 0.01, best=0.5),
+        sig("a2", True, 0.001, best=0.8),
+        sig("u1", False, 0.0, best=0.9),
+        sig("u2", False, 0.03, best=0.35),
+    ]
+    c = choose(signals, 0.0, [0.005, 0.05, 1.0], [0.2, 0.4, 0.6])
     assert not c.target_met
-    assert (c.decline_threshold, c.min_score) == (0.005, 0.4)
-    assert "no setting answers at most 0%" in c.note and "still answers 1 of 1" in c.note
+    assert (c.decline_threshold, c.min_score) == (0.05, 0.4)
+    assert (c.fit.unanswerable_answered, c.fit.answerable_answered) == (1, 2)
+    assert "no setting answers at most 0%" in c.note and "the closest (decline threshold 0.05, min score 0.4)" in c.note
     with pytest.raises(Exception, match="no questions"):
         choose([], 0.05)
 
@@ -131,6 +175,24 @@ def test_the_choice_never_looks_at_the_held_out_half() -> None:
     # a threshold set explicitly stays as it is (it would win anyway) and the note says so
     fixed = decide(signals(0.0), fit_ids, 0.05, Settings(_env_file=None, decline_threshold=0.5))  # type: ignore[call-arg]
     assert fixed.choice.decline_threshold == 0.5 and "RAG_DECLINE_THRESHOLD set explicitly" in fixed.note
+    # the judge is swept only when it was asked (a judge probability measured), and never when set explicitly
+    assert hard.choice.judge_threshold == 0.5 and hard.before.judge_threshold == 0.5
+    judged = [s.model_copy(update={"judge_prob": 0.6 if s.answerable else 0.4}) for s in signals(0.0)]
+    assert decide(judged, fit_ids, 0.05, settings).choice.judge_threshold == 0.5  # 0.5 already declines u
+    strict = [s.model_copy(update={"judge_prob": 0.9 if s.answerable else 0.6}) for s in signals(0.0)]
+    swept = decide(strict, fit_ids, 0.05, settings)
+    assert swept.choice.judge_threshold == 0.7 and swept.held_out.unanswerable_answered == 0
+    # the choices other targets would make are shown beside it, each with its held-out rates
+    assert [o.target for o in swept.tradeoffs] == [0.05, 0.1, 0.2, 0.3]
+    asked = swept.tradeoffs[0]
+    assert (asked.decline_threshold, asked.judge_threshold, asked.held_out) == (
+        swept.choice.decline_threshold,
+        swept.choice.judge_threshold,
+        swept.held_out,
+    )
+    assert [o.target for o in decide(strict, fit_ids, 0.15, settings).tradeoffs] == [0.05, 0.1, 0.15, 0.2, 0.3]
+    off = decide(strict, fit_ids, 0.05, Settings(_env_file=None, judge_threshold=0))  # type: ignore[call-arg]
+    assert off.choice.judge_threshold == 0 and "RAG_JUDGE_THRESHOLD set explicitly" in off.note
 
 
 def test_passages_are_sampled_round_robin_and_spread_within_each_document() -> None:
@@ -204,6 +266,10 @@ def test_the_chain_answers_from_what_is_left(
 
 
 # --- a stored calibration: applied, shown, flagged ---
+def _empty_halves() -> dict[str, Rates]:
+    return {"fit": rates([], 0.1, 0.2), "held_out": rates([], 0.1, 0.2)}
+
+
 def stored(settings: Settings, store: Store, **fields: object) -> Calibration:
     empty = rates([], 0.1, 0.2)
     calibration = Calibration(
@@ -247,6 +313,19 @@ def test_engines_use_a_stored_calibration_unless_a_threshold_is_set(
     assert apply_calibration(settings) == settings
 
 
+def test_a_calibrated_judge_threshold_applies_and_an_older_calibration_leaves_it(
+    settings: Settings, store: Store, indexed: list[Chunk]
+) -> None:
+    stored(settings, store, judge_threshold=0.8)
+    assert apply_calibration(settings).judge_threshold == 0.8
+    assert ", judge threshold 0.8 for target" in calibration_note(settings, store)
+    explicit = settings.model_copy(update={"judge_threshold": 0.0})  # RAG_JUDGE_THRESHOLD=0: the judge is off
+    assert apply_calibration(explicit).judge_threshold == 0.0
+    stored(settings, store)  # made before the judge was calibrated: no judge threshold stored
+    assert apply_calibration(settings).judge_threshold == settings.judge_threshold == 0.5
+    assert "judge" not in calibration_note(settings, store)
+
+
 def test_a_running_service_applies_a_calibration_stored_since_from_the_next_question(
     settings: Settings, store: Store, indexed: list[Chunk]
 ) -> None:
@@ -282,12 +361,16 @@ def test_cli_show_and_refusals(settings: Settings, store: Store, indexed: list[C
     assert "--target" in rag(settings, "calibrate", "--target", "1.5").stderr  # a share: 0..1
     empty = {"RAG_LLM": "local", "RAG_DATA_DIR": str(settings.data_dir.parent / "empty")}  # fails before any model
     assert "run 'rag ingest'" in one_line_error(rag(settings, "calibrate", env=empty))
-    made = stored(settings, store)
+    other = Tradeoff(
+        target=0.1, decline_threshold=0.05, min_score=0.2, judge_threshold=0.8, target_met=True, **_empty_halves()
+    )
+    made = stored(settings, store, tradeoffs=[other])
     shown = rag(settings, "calibrate", "--show", "--json")
     assert shown.returncode == 0, shown.stderr
     assert Calibration.model_validate_json(shown.stdout) == made
     text = rag(settings, "calibrate", "--show").stdout
     assert "decline threshold 0.03, min score 0.99" in text and "held out" in text
+    assert "at most 10%: decline 0.05, min score 0.2, judge 0.8 -> 0% / 0%" in text
 
 
 @pytest.mark.heavy
@@ -335,6 +418,9 @@ def test_calibrate_end_to_end_with_the_local_llm(settings: Settings) -> None:
     # every question that reached the generator carries the local model's decline probability
     generated = [s for s in cache["signals"].values() if s["abstain_reason"] not in PRE_GENERATION]
     assert all(s["decline_prob"] is not None for s in generated)
+    # and every answer that stood was judged, so the judge's threshold was chosen too
+    assert all(s["judge_prob"] is not None for s in cache["signals"].values() if not s["abstained"])
+    assert out.judge_threshold in JUDGE_GRID
 
     # another target re-uses every question and answer: nothing is asked again, no model is loaded
     t0 = time.monotonic()
