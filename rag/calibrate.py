@@ -348,17 +348,8 @@ def decide(
     tradeoffs = []
     for other in sorted({*TRADEOFF_TARGETS, target}):
         c = choose(fit, other, decline_grid, min_grid, judge_grid, judge_default=base_j)
-        tradeoffs.append(
-            Tradeoff(
-                target=other,
-                decline_threshold=c.decline_threshold,
-                min_score=c.min_score,
-                judge_threshold=c.judge_threshold,
-                target_met=c.target_met,
-                fit=c.fit,
-                held_out=rates(held, c.decline_threshold, c.min_score, c.judge_threshold),
-            )
-        )
+        on_held = rates(held, c.decline_threshold, c.min_score, c.judge_threshold)
+        tradeoffs.append(Tradeoff(target=other, held_out=on_held, **c.model_dump(exclude={"note"})))
     note = choice.note
     if choice.target_met and held_rates.answered_unanswerable > target:
         note += (
