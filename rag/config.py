@@ -28,7 +28,11 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(100.0, gt=0, description="Files larger than this are skipped.")
 
     # Retrieval
-    embedding_model: Path | None = Field(None, description="Sentence-transformers folder; default: bundled MiniLM.")
+    embedding_model: Path | None = Field(
+        None,
+        description="Sentence-transformers folder; default: bundled MiniLM. An index is read only with the model "
+        "it was built with.",
+    )
     # 4 passages, 5 sentences. 6/8 won on every dev split but answered more unanswerable questions on the
     # test splits and broke the seed set's floors: a shift along the trade-off, not a gain (README, Evaluation).
     top_k: int = Field(4, ge=1, le=50, description="Passages retrieved for each question.")

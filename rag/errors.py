@@ -16,6 +16,10 @@ class IndexMissing(RagError):
     """No index, or an empty one: the user must ingest documents first."""
 
 
+class IndexMismatch(IndexMissing):
+    """An index built with another embedding model: its vectors cannot be compared with this one's."""
+
+
 class ModelLoadError(RagError):
     """A model could not be found, verified or loaded."""
 

@@ -9,7 +9,7 @@ from typing import Any
 from rag.answer import AnswerPolicy, QAEngine
 from rag.calibration import apply_calibration
 from rag.config import Settings
-from rag.embeddings import get_embedder
+from rag.embeddings import get_embedder, model_id
 from rag.generators import build_generator
 from rag.ingest import Ingestor, PageCallback
 from rag.retrieve import HybridRetriever
@@ -23,7 +23,12 @@ def make_client(settings: Settings) -> Any:
 
 def build_store(settings: Settings, collection: str | None = None) -> Store:
     """The store of ``collection`` (default: the configured one); it connects on first use."""
-    return Store(collection or settings.collection_name, partial(make_client, settings), settings.chroma_url)
+    return Store(
+        collection or settings.collection_name,
+        partial(make_client, settings),
+        settings.chroma_url,
+        model_id(settings.embedding_model),
+    )
 
 
 def build_ingestor(settings: Settings, store: Store | None = None, on_page: PageCallback | None = None) -> Ingestor:

@@ -16,12 +16,13 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 
-from rag.errors import IndexMissing, RagError, StoreUnavailable
+from rag.errors import IndexMismatch, IndexMissing, RagError, StoreUnavailable
 from rag.schema import Chunk, DocumentInfo
 
 log = logging.getLogger(__name__)
 
 _VERSION_KEY = "rag_version"
+_EMBEDDER_KEY = "rag_embedder"  # the model the vectors come from: another one's vectors do not compare
 
 # A Chroma server that is down refuses connections at once, but a hung one (overloaded, stopped, half
 # dead) accepts them and never answers: without a timeout every request, and /readyz, would hang with
@@ -139,9 +140,10 @@ class Store:
     for the configured index); ``url`` is the server's, named in the errors when it cannot be reached.
     """
 
-    def __init__(self, name: str, connect: Callable[[], Any], url: str | None = None) -> None:
+    def __init__(self, name: str, connect: Callable[[], Any], url: str | None = None, embedder: str = "") -> None:
         self.name = name
         self.url = url
+        self.embedder = embedder
         self._connect = connect
         self._client: Any = None
         self._client_lock = threading.Lock()
@@ -176,13 +178,30 @@ class Store:
     @_reachable
     def collection(self) -> Any:
         if self._collection is None:
-            self._collection = self.client.get_or_create_collection(
-                self.name,
-                embedding_function=None,
-                configuration={"hnsw": {"space": "cosine"}},
-                metadata={_VERSION_KEY: uuid.uuid4().hex},
+            self._collection = self._same_embedder(
+                self.client.get_or_create_collection(
+                    self.name,
+                    embedding_function=None,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata=self._metadata(),
+                )
             )
         return self._collection
+
+    def _metadata(self) -> dict[str, str]:
+        """A new version, and the embedder (which a collection's metadata must repeat: Chroma replaces it whole)."""
+        return {_VERSION_KEY: uuid.uuid4().hex, **({_EMBEDDER_KEY: self.embedder} if self.embedder else {})}
+
+    def _same_embedder(self, collection: Any) -> Any:
+        """``collection``, unless its vectors come from another model than this store's embedder (an index
+        made before embedders were recorded is taken as it is, and records this one at its next write)."""
+        built = (collection.metadata or {}).get(_EMBEDDER_KEY)
+        if built and self.embedder and built != self.embedder:
+            raise IndexMismatch(
+                f"the index '{self.name}' was built with the embedding model {built}, not {self.embedder}: "
+                "set RAG_EMBEDDING_MODEL back, or index into another RAG_COLLECTION or RAG_DATA_DIR"
+            )
+        return collection
 
     @property
     @_reachable
@@ -200,7 +219,7 @@ class Store:
         from chromadb.errors import NotFoundError
 
         try:
-            self._collection = self.client.get_collection(self.name, embedding_function=None)
+            self._collection = self._same_embedder(self.client.get_collection(self.name, embedding_function=None))
         except NotFoundError:
             return None
         return self._collection
@@ -227,7 +246,7 @@ class Store:
 
     @_reachable
     def bump_version(self) -> None:
-        self.collection.modify(metadata={_VERSION_KEY: uuid.uuid4().hex})
+        self.collection.modify(metadata=self._metadata())
 
     # --- writes ---
     @_reachable
