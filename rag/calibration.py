@@ -66,7 +66,7 @@ class Calibration(BaseModel):
     judge_threshold: float | None = Field(
         None, description="Chosen RAG_JUDGE_THRESHOLD (None: a calibration made before the judge was tuned)."
     )
-    target_met: bool = Field(description="Whether the fitting half met the target (else: the strictest setting).")
+    target_met: bool = Field(description="Whether the fitting half met the target (else: the closest setting).")
     note: str
     fit: Rates = Field(description="The fitting half at the chosen setting (what it was chosen on).")
     held_out: Rates = Field(description="The held-out half at the chosen setting: what to expect.")
@@ -150,8 +150,9 @@ def apply_calibration(settings: Settings, collection: str | None = None) -> Sett
     return applied
 
 
-def _judge(found: Calibration) -> str:
-    return "" if found.judge_threshold is None else f", judge threshold {found.judge_threshold:g}"
+def judge_text(threshold: float | None, label: str = "judge threshold ") -> str:
+    """ ", judge threshold 0.7" for a calibration that set it; nothing for one made before it was tuned."""
+    return "" if threshold is None else f", {label}{threshold:g}"
 
 
 def calibration_note(settings: Settings, store: Store | None = None) -> str:
@@ -164,7 +165,8 @@ def calibration_note(settings: Settings, store: Store | None = None) -> str:
         return "Not calibrated: `rag calibrate` tunes the answer checks on your documents."
     line = (
         f"Calibrated for {found.llm}: decline threshold {found.decline_threshold:g}, min score "
-        f"{found.min_score:g}{_judge(found)} for target {found.target:.0%} ({found.created[:10]}; held out: "
+        f"{found.min_score:g}{judge_text(found.judge_threshold)} for target {found.target:.0%} "
+        f"({found.created[:10]}; held out: "
         f"{found.held_out.answered_unanswerable:.0%} of unanswerable, "
         f"{found.held_out.answered_answerable:.0%} of answerable questions answered)"
     )

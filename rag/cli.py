@@ -318,7 +318,7 @@ def calibrate(
     llm: LlmOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Tune the decline threshold, the judge's threshold (and min score) on your documents; engines use the result.
+    """Tune the decline and judge thresholds (and min score) on your documents; engines use the result.
 
     The generator writes a question for each sampled passage; each is asked with its passage and
     again with the passage hidden (a near miss the bot should decline). Thresholds are chosen on half
@@ -327,7 +327,7 @@ def calibrate(
     settings = _settings(llm=llm)
 
     def go() -> None:
-        from rag.calibration import calibration_path, load_calibration
+        from rag.calibration import calibration_path, judge_text, load_calibration
         from rag.factory import build_store
 
         if show:
@@ -344,11 +344,10 @@ def calibrate(
         h, f, b = found.held_out, found.fit, found.before
         stale = "  STALE: the documents changed since; re-run to refresh" if found.stale else ""
         print(f"calibration of '{found.collection}' for {found.llm} ({found.model}), {found.created}{stale}")
-        judge = "" if found.judge_threshold is None else f", judge threshold {found.judge_threshold:g}"
-        was = "" if b.judge_threshold is None else f", {b.judge_threshold:g}"
         print(
-            f"  decline threshold {found.decline_threshold:g}, min score {found.min_score:g}{judge} "
-            f"(without it: {b.decline_threshold:g}, {b.min_score:g}{was}); target: at most {found.target:.0%} "
+            f"  decline threshold {found.decline_threshold:g}, min score {found.min_score:g}"
+            f"{judge_text(found.judge_threshold)} (without it: {b.decline_threshold:g}, {b.min_score:g}"
+            f"{judge_text(b.judge_threshold, '')}); target: at most {found.target:.0%} "
             f"of unanswerable questions answered"
         )
         for label, r, before in (("fitting half", f, b.fit), ("held out    ", h, b.held_out)):
@@ -361,10 +360,9 @@ def calibrate(
         if found.tradeoffs:
             print("  other targets (held-out half: unanswerable / answerable answered):")
         for o in found.tradeoffs:
-            judged = "" if o.judge_threshold is None else f", judge {o.judge_threshold:g}"
             print(
                 f"    at most {o.target:.0%}{'' if o.target_met else ' (not reachable)'}: decline "
-                f"{o.decline_threshold:g}, min score {o.min_score:g}{judged} -> "
+                f"{o.decline_threshold:g}, min score {o.min_score:g}{judge_text(o.judge_threshold, 'judge ')} -> "
                 f"{o.held_out.answered_unanswerable:.0%} / {o.held_out.answered_answerable:.0%}"
             )
         print(f"  {found.passages} passages, {found.seconds:.0f} s; {found.note}")
