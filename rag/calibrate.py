@@ -350,15 +350,6 @@ def decide(
         c = choose(fit, other, decline_grid, min_grid, judge_grid, judge_default=base_j)
         on_held = rates(held, c.decline_threshold, c.min_score, c.judge_threshold)
         tradeoffs.append(Tradeoff(target=other, held_out=on_held, **c.model_dump(exclude={"note"})))
-    note = choice.note
-    if choice.target_met and held_rates.answered_unanswerable > target:
-        note += (
-            f"; the held-out half answers {held_rates.answered_unanswerable:.0%} of its unanswerable questions, "
-            f"above the target: with {held_rates.unanswerable} questions a half is a rough estimate "
-            "(--passages N for more)"
-        )
-    if explicit:
-        note += f"; {', '.join('RAG_' + k.upper() for k in sorted(explicit))} set explicitly: kept, and it wins"
     before = DefaultRates(
         decline_threshold=base_t,
         min_score=base_m,
@@ -366,6 +357,21 @@ def decide(
         fit=rates(fit, base_t, base_m, base_j),
         held_out=rates(held, base_t, base_m, base_j),
     )
+    note = choice.note
+    if choice.target_met and held_rates.answered_unanswerable > target:
+        note += (
+            f"; the held-out half answers {held_rates.answered_unanswerable:.0%} of its unanswerable questions, "
+            f"above the target: with {held_rates.unanswerable} questions a half is a rough estimate "
+            "(--passages N for more)"
+        )
+    if choice.fit.answered_answerable < before.fit.answered_answerable / 2:
+        # Said, not prevented: the target is the user's; what it costs must be plain.
+        note += (
+            f"; this answers {choice.fit.answered_answerable:.0%} of the answerable questions, where the current "
+            f"settings answer {before.fit.answered_answerable:.0%}: a looser --target keeps more (the other targets)"
+        )
+    if explicit:
+        note += f"; {', '.join('RAG_' + k.upper() for k in sorted(explicit))} set explicitly: kept, and it wins"
     return Decision(choice=choice, held_out=held_rates, before=before, tradeoffs=tradeoffs, note=note)
 
 

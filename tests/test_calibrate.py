@@ -182,6 +182,13 @@ def test_the_choice_never_looks_at_the_held_out_half() -> None:
     strict = [s.model_copy(update={"judge_prob": 0.9 if s.answerable else 0.6}) for s in signals(0.0)]
     swept = decide(strict, fit_ids, 0.05, settings)
     assert swept.choice.judge_threshold == 0.7 and swept.held_out.unanswerable_answered == 0
+    assert "a looser --target" not in swept.note  # it answers as many answerable questions as before
+    # a target met by giving up most answers says so
+    costly = [sig(cid, True, 0.0, judge=0.95 if cid == min(fit_ids) else 0.6) for cid in fit_ids]
+    costly += [sig(cid, False, 0.0, judge=0.6) for cid in fit_ids]
+    dear = decide(costly, fit_ids, 0.05, settings)
+    assert dear.choice.target_met and dear.choice.fit.answered_answerable == 0.2
+    assert "this answers 20% of the answerable questions, where the current settings answer 100%" in dear.note
     # the choices other targets would make are shown beside it, each with its held-out rates
     assert [o.target for o in swept.tradeoffs] == [0.05, 0.1, 0.2, 0.3]
     asked = swept.tradeoffs[0]
