@@ -137,7 +137,8 @@ class Store:
     scale").
 
     ``connect`` makes the Chroma client, called on first use (``rag.factory.build_store`` passes one
-    for the configured index); ``url`` is the server's, named in the errors when it cannot be reached.
+    for the configured index); ``url`` is the server's, named in the errors when it cannot be reached;
+    ``embedder`` names the model the vectors come from, recorded in the collection and checked on opening it.
     """
 
     def __init__(self, name: str, connect: Callable[[], Any], url: str | None = None, embedder: str = "") -> None:
