@@ -16,14 +16,14 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from rag.citations import is_abstention
+from rag.citations import citation, is_abstention
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.factory import build_store
 from rag.generate import ExtractiveGenerator
 from rag.generators import chat_model, generator_kind
 from rag.ingest import Ingestor
-from rag.schema import Answer, Chunk, Citation, ScoredChunk
+from rag.schema import Answer, Chunk, ScoredChunk
 from rag.store import Store
 
 CHUNK_SIZE = 1000
@@ -77,18 +77,7 @@ class NaiveChain:
         retrieved = _ms(t0)
         context = "\n\n".join(p.chunk.text for p in passages)
         text = " ".join(self.generate.invoke({"context": context, "question": question}).split())
-        citations = [
-            Citation(
-                n=n,
-                source=p.chunk.source,
-                chunk_id=p.chunk.id,
-                text=p.chunk.text,
-                start=p.chunk.start,
-                end=p.chunk.end,
-                score=p.score,
-            )
-            for n, p in enumerate(passages, start=1)
-        ]
+        citations = [citation(n, p) for n, p in enumerate(passages, start=1)]  # with pages, as the chain's
         abstained = not text or is_abstention(text)
         return Answer(
             answer=text,

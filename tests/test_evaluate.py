@@ -14,11 +14,12 @@ from rag.embeddings import Embedder
 from rag.evaluate import _ReusingGenerator, eval_settings, run_evaluation
 from rag.factory import build_store
 from rag.generate import ExtractiveGenerator
-from rag.naive import CHUNK_SIZE
+from rag.naive import CHUNK_SIZE, NaiveChain
 from rag.reports import CHART_METRICS, metrics_table, render_chart_svg, render_html, write_reports
 from rag.schema import Chunk, ScoredChunk
 from tests.conftest import ROOT
 from tests.test_cli import Run, rag
+from tests.test_viewer import report_pdf
 
 pytestmark = pytest.mark.eval
 
@@ -125,3 +126,12 @@ def test_cli_eval_errors_are_one_line(settings: Settings, tmp_path: Path) -> Non
     assert missing.returncode == 2 and "corpus folder not found" in missing.stderr
     bogus = rag_eval(settings, str(SEED), "--baseline", "random")
     assert bogus.returncode == 2 and "unknown baseline random" in bogus.stderr
+
+
+def test_the_naive_baseline_cites_pages_as_the_chain_does(settings: Settings, embedder: Embedder) -> None:
+    (settings.corpus_dir / "report.pdf").write_bytes(report_pdf())
+    chain = NaiveChain.indexed(settings, embedder, settings.corpus_dir, progress=False)
+    answer = chain.ask("When was the lighthouse of Port Ellery painted green?")
+    pdf_citations = [c for c in answer.citations if c.source == "report.pdf"]
+    assert pdf_citations and all(c.page is not None for c in pdf_citations)
+    assert any(c.page == 2 and "lighthouse" in c.text for c in pdf_citations)
