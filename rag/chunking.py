@@ -20,7 +20,10 @@ SENTENCE_BREAK = (
     r"(?<!\bMr\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bJr\.)(?<!\bSr\.)(?<!\bMrs\.)(?<!\bvs\.)(?<!\b[A-Z]\.)"
     r"\s+(?=[A-Z0-9\"\u201c'(\[])"
 )
-_SENTENCE_RE = re.compile(SENTENCE_BREAK + r"|\n+")
+# A blank line or a line break ends a sentence, except a break before a lowercase letter: that is a
+# line wrapped inside a sentence (PDF text comes hard-wrapped), and cutting there gave half sentences to
+# focusing, citations and the extractive answer.
+_SENTENCE_RE = re.compile(SENTENCE_BREAK + r"|\n\s*\n\s*|\n(?![a-z])")
 
 # Paragraphs first, then lines, then sentence ends, then words: a chunk breaks mid-sentence only when
 # one sentence is longer than a chunk.

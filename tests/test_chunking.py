@@ -1,4 +1,4 @@
-from rag.chunking import chunk_text, make_splitter
+from rag.chunking import chunk_text, make_splitter, sentence_spans
 from tests.conftest import ARTICLE
 
 
@@ -29,3 +29,17 @@ def test_ids_are_stable_and_depend_on_source_and_content() -> None:
     assert [c.id for c in a] == [c.id for c in chunk_text(text, "a.txt", splitter)]
     assert len({c.id for c in a}) == len(a)  # repeated passages still get distinct ids
     assert not {c.id for c in a} & {c.id for c in chunk_text(text, "b.txt", splitter)}
+
+
+def test_sentences_run_over_wrapped_lines_but_end_at_breaks_and_paragraphs() -> None:
+    text = (
+        "The vaccine was tested on 4,000 volunteers in three\ncountries over two years.\n"
+        "Results\nIt worked in most of\nthem.\n\nnext paragraph starts lowercase."
+    )
+    sentences = [text[a:b] for a, b in sentence_spans(text)]
+    assert sentences == [
+        "The vaccine was tested on 4,000 volunteers in three\ncountries over two years.",
+        "Results",
+        "It worked in most of\nthem.",
+        "next paragraph starts lowercase.",
+    ]
