@@ -20,14 +20,18 @@ SENTENCE_BREAK = (
     r"(?<!\bMr\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bJr\.)(?<!\bSr\.)(?<!\bMrs\.)(?<!\bvs\.)(?<!\b[A-Z]\.)"
     r"\s+(?=[A-Z0-9\"\u201c'(\[])"
 )
-# A blank line or a line break ends a sentence, except a break before a lowercase letter: that is a
-# line wrapped inside a sentence (PDF text comes hard-wrapped), and cutting there gave half sentences to
-# focusing, citations and the extractive answer.
-_SENTENCE_RE = re.compile(SENTENCE_BREAK + r"|\n\s*\n\s*|\n(?![a-z])")
+# A line break ends a sentence, except before a lowercase letter: that is a line wrapped inside a
+# sentence (PDF text comes hard-wrapped), and cutting there gave half sentences to chunks, focusing,
+# citations and the extractive answer. A blank line always ends one.
+LINE_BREAK = r"\n(?![a-z])"
+_SENTENCE_RE = re.compile(SENTENCE_BREAK + r"|\n\s*\n\s*|" + LINE_BREAK)
+# Part of the chunker's name recorded per file: a file chunked by an earlier version is chunked again
+# (unchanged passages keep their ids and embeddings).
+CHUNKER_VERSION = 2
 
 # Paragraphs first, then lines, then sentence ends, then words: a chunk breaks mid-sentence only when
 # one sentence is longer than a chunk.
-_SEPARATORS = [r"\n\n", r"\n", SENTENCE_BREAK, r"(?<=[;:])\s+", r"\s+", ""]
+_SEPARATORS = [r"\n\n", LINE_BREAK, SENTENCE_BREAK, r"(?<=[;:])\s+", r"\s+", ""]
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

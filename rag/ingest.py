@@ -13,7 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from rag.chunking import chunk_text, make_splitter, sha256
+from rag.chunking import CHUNKER_VERSION, chunk_text, make_splitter, sha256
 from rag.config import megabytes
 from rag.embeddings import Embedder
 from rag.errors import StoreUnavailable
@@ -123,7 +123,7 @@ class Ingestor:
         self.max_file_bytes = megabytes(max_file_mb)
         self.splitter = make_splitter(chunk_size, chunk_overlap)
         # Files chunked with other settings are re-chunked: their content hash alone does not tell.
-        self.chunker = f"recursive-{chunk_size}-{chunk_overlap}"
+        self.chunker = f"recursive{CHUNKER_VERSION}-{chunk_size}-{chunk_overlap}"
         self.failed: list[FileResult] = []
         self.cancel = threading.Event()
         self.on_page = on_page

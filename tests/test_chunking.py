@@ -43,3 +43,14 @@ def test_sentences_run_over_wrapped_lines_but_end_at_breaks_and_paragraphs() -> 
         "It worked in most of\nthem.",
         "next paragraph starts lowercase.",
     ]
+
+
+def test_hard_wrapped_paragraphs_are_chunked_at_sentence_ends() -> None:
+    # One long paragraph wrapped at 40 columns, as PDF text comes: no chunk may end inside a sentence.
+    import textwrap
+
+    sentence = "The trial enrolled volunteers in three countries and followed them for two years."
+    text = textwrap.fill(" ".join([sentence] * 12), 40)
+    chunks = chunk_text(text, "a.pdf", make_splitter(300, 60))
+    assert len(chunks) > 3
+    assert all(c.text.endswith("years.") for c in chunks[:-1]), [c.text[-20:] for c in chunks]
