@@ -1,3 +1,5 @@
+import textwrap
+
 from rag.chunking import chunk_text, make_splitter, sentence_spans
 from tests.conftest import ARTICLE
 
@@ -47,8 +49,6 @@ def test_sentences_run_over_wrapped_lines_but_end_at_breaks_and_paragraphs() -> 
 
 def test_hard_wrapped_paragraphs_are_chunked_at_sentence_ends() -> None:
     # One long paragraph wrapped at 40 columns, as PDF text comes: no chunk may end inside a sentence.
-    import textwrap
-
     sentence = "The trial enrolled volunteers in three countries and followed them for two years."
     text = textwrap.fill(" ".join([sentence] * 12), 40)
     chunks = chunk_text(text, "a.pdf", make_splitter(300, 60))
