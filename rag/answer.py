@@ -19,6 +19,7 @@ from rag.retrieve import HybridRetriever
 from rag.schema import AbstainReason, Answer, ScoredChunk, Turn
 from rag.sources import stamp
 from rag.stream import AnswerStream
+from rag.terms import asked_part
 from rag.verify import check_answer
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ class QAEngine:
         from them, whatever passage a model would cite, so it is declined without generating. Words
         are looked up by stem, prefix and one typing slip (``rag.terms.Vocabulary``).
         """
-        missing_names, missing_words, asked = self.retriever.vocabulary().unknown(question)
+        missing_names, missing_words, asked = self.retriever.vocabulary().unknown(asked_part(question))
         if missing_names:
             return missing_names
         if len(missing_words) >= MIN_UNKNOWN_WORDS and len(missing_words) >= UNKNOWN_SHARE * asked:
@@ -181,7 +182,7 @@ class QAEngine:
             log.info("abstain (%s): %s", verdict.declined, verdict.detail)
             return _abstain(verdict.declined, verdict.detail, passages)
         text, cited = verdict.text, list(verdict.cited)
-        judged = self.judge(question, [passages[i] for i in cited])
+        judged = self.judge(asked_part(question), [passages[i] for i in cited])  # not the background
         if judged is not None and judged < self.policy.judge_threshold:
             detail = (
                 "Asked whether the cited passages answer this question as asked, the generator said no "

@@ -18,6 +18,8 @@ from functools import lru_cache
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
+from rag.chunking import sentence_spans
+
 _TOKEN = re.compile(r"[a-z]+|[0-9]+")  # "COVID19" and "COVID-19" both give "covid", "19"
 _CASED = re.compile(r"[^\W_]+", re.UNICODE)
 # NLTK's English function words, as bm25s ships them; "won" (from "won't") is a content word here.
@@ -47,6 +49,9 @@ QUESTION_WORDS = frozenset(
         "were",
     }
 )
+
+
+_WH = frozenset({"what", "which", "who", "whom", "whose", "when", "where", "why", "how"})
 
 
 def fold(text: str) -> str:
@@ -96,17 +101,46 @@ def covered(terms: set[str], pool: set[str]) -> set[str]:
     return found
 
 
+# Pronouns that point back to what an earlier sentence named ("this", "those" mostly do not: "among
+# those imprisoned").
+_ANAPHORA = frozenset(words("he she it they him her them his hers its their theirs"))
+
+
+def asked_part(question: str) -> str:
+    """The sentences of a question that ask (``_asks``), without the background a person may give around
+    them ("I'm writing a report for my class at Stanford. Where did Maher al-Assad flee to?"). What
+    the background names is context, not what is asked: the subject check reads only this. Returned
+    whole when no sentence asks ("Tell me about Sednaya. List the prisoners."), or when the asking ones
+    carry no content word of their own or point back ("Messi moved. Where did he go?": about what the
+    background names, which must then be in the documents)."""
+    sentences = [question[a:b] for a, b in sentence_spans(question)]
+    if len(sentences) < 2:
+        return question
+    asked = " ".join(s for s in sentences if _asks(s))
+    said = words(asked)
+    return asked if any(_is_content(w) for w in said) and not _ANAPHORA.intersection(said) else question
+
+
+def _asks(sentence: str) -> bool:
+    """Ends in "?", or opens with a question word as typed queries do ("who sang feel it still")."""
+    opening = set(words(sentence)[:1])
+    return sentence.rstrip("\"')\u201d\u2019 ").endswith("?") or bool(opening & _WH)
+
+
 def names(question: str, first_word: bool = False) -> list[str]:
-    """The names and numbers a question mentions: capitalised words past its first word, words in
-    capitals, and anything with a digit, folded ("Who did Maher al-Assad meet in 2024?" ->
+    """The names and numbers a question mentions: capitalised words other than a sentence's first,
+    words in capitals, and anything with a digit, folded ("Who did Maher al-Assad meet in 2024?" ->
     ["maher", "assad", "2024"]). These say what the question is about; a corpus that never
     mentions one of them cannot answer it. ``first_word`` counts a capitalised first word too (for a
     statement, where it is often a name: "Iraq, according to ...")."""
     found: list[str] = []
-    for i, match in enumerate(_CASED.finditer(question)):
+    # Each sentence's first word (a sentence does not end at "Mr." or an initial: "J. A. Hobson")
+    openings = {m.start() for a, b in sentence_spans(question) if (m := _CASED.search(question, a, b))}
+    for match in _CASED.finditer(question):
         word = match.group()
         is_number = any(ch.isdigit() for ch in word)
-        if not is_number and not ((i > 0 or first_word) and word[0].isupper() and len(word) > 1):
+        opens = match.start() in openings
+        if not is_number and not ((not opens or first_word) and word[0].isupper() and len(word) > 1):
             continue
         token = fold(word)
         acronym = word.isupper() and len(word) > 1  # "UN", "US": names, though "un" and "us" are stop words

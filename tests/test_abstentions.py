@@ -22,6 +22,7 @@ def engine(settings: Settings, embedder: Embedder):  # type: ignore[no-untyped-d
         ("Who won the 2022 World Cup?", "'2022', 'cup'"),
         ("who is the drummer for guns and roses", "'drummer', 'guns', 'roses'"),
         ("Which team did Maher al-Assad coach in the Bundesliga?", "'bundesliga'"),
+        ("I'm reading up on Syria for a class. Who won the 2022 World Cup?", "'2022', 'cup'"),
     ],
 )
 def test_a_question_about_what_the_documents_never_mention_is_declined_and_says_why(
@@ -43,6 +44,18 @@ def test_a_question_the_documents_answer_passes_the_subject_check(engine) -> Non
     assert not answer.abstained and "Iraq" in answer.answer
     assert answer.abstain_reason is None and answer.nearest == []
     assert answer.checks["not_in_documents"] == [] and answer.checks["best_score"] > 0.5
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "I'm writing a report for my history class at Stanford. Where did Maher al-Assad flee to?",
+        "Our book club in Melbourne meets on Monday. Besides Russia and Iran, which ally supported al-Assad?",
+    ],
+)
+def test_names_in_the_background_of_a_question_are_not_its_subject(engine, question: str) -> None:  # type: ignore[no-untyped-def]
+    answer = engine.ask(question)
+    assert answer.abstain_reason != "not_in_documents" and answer.checks["not_in_documents"] == []
 
 
 def test_the_subject_check_can_be_turned_off(settings: Settings, embedder: Embedder) -> None:

@@ -25,6 +25,14 @@ def test_answers_with_a_citation(engine: QAEngine) -> None:
     assert any("fled to Iraq" in c.text for c in answer.citations)
 
 
+def test_background_before_the_question_does_not_stop_the_answer(engine: QAEngine) -> None:
+    # Names in the background (Stanford) are not what is asked: neither the subject check nor the judge
+    # reads them (with them, 9 of 12 such dev questions of the seed set were declined).
+    answer = engine.ask("I'm writing a report for my history class at Stanford. Where did Maher al-Assad flee to?")
+    assert "Iraq" in answer.answer and not answer.abstained, answer.abstain_detail
+    assert any("fled to Iraq" in c.text for c in answer.citations)
+
+
 @pytest.mark.parametrize("question", ["Who won the 2022 World Cup?", "Who became president after al-Assad?"])
 def test_abstains_when_the_article_does_not_say(engine: QAEngine, question: str) -> None:
     answer = engine.ask(question)
