@@ -51,9 +51,6 @@ QUESTION_WORDS = frozenset(
 )
 
 
-_WH = frozenset({"what", "which", "who", "whom", "whose", "when", "where", "why", "how"})
-
-
 def fold(text: str) -> str:
     """Lower case without accents: "Céloron" and "Celeron" are one word."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
@@ -101,30 +98,35 @@ def covered(terms: set[str], pool: set[str]) -> set[str]:
     return found
 
 
-# Pronouns that point back to what an earlier sentence named ("this", "those" mostly do not: "among
-# those imprisoned").
-_ANAPHORA = frozenset(words("he she it they him her them his hers its their theirs"))
+# Pronouns for people named before ("Messi moved. Where did he go?"); "it" and "this" mostly point
+# inside their own sentence ("the theory as it used to stand", "among those imprisoned").
+_PEOPLE = frozenset(words("he she they him her them his hers their theirs"))
+# Opening words of a question typed without "?" ("who sang feel it still", "is the header long").
+_OPENINGS = frozenset(
+    words("what which who whom whose when where why how is are was were do does did can could has have")
+)
 
 
 def asked_part(question: str) -> str:
     """The sentences of a question that ask (``_asks``), without the background a person may give around
     them ("I'm writing a report for my class at Stanford. Where did Maher al-Assad flee to?"). What
-    the background names is context, not what is asked: the subject check reads only this. Returned
-    whole when no sentence asks ("Tell me about Sednaya. List the prisoners."), or when the asking ones
-    carry no content word of their own or point back ("Messi moved. Where did he go?": about what the
-    background names, which must then be in the documents)."""
+    the background names is context, not what is asked: the subject check and the judge read only
+    this. Returned whole when no sentence asks ("Tell me about Sednaya. List the prisoners."), or when
+    the asking ones hold under two content words ("When was it built?") or a pronoun for a person
+    ("Where did he go?"): then they are about what the background names, which counts."""
     sentences = [question[a:b] for a, b in sentence_spans(question)]
     if len(sentences) < 2:
         return question
     asked = " ".join(s for s in sentences if _asks(s))
     said = words(asked)
-    return asked if any(_is_content(w) for w in said) and not _ANAPHORA.intersection(said) else question
+    own = {w for w in said if _is_content(w)}
+    return asked if len(own) >= 2 and not _PEOPLE.intersection(said) else question
 
 
 def _asks(sentence: str) -> bool:
-    """Ends in "?", or opens with a question word as typed queries do ("who sang feel it still")."""
-    opening = set(words(sentence)[:1])
-    return sentence.rstrip("\"')\u201d\u2019 ").endswith("?") or bool(opening & _WH)
+    """Ends in "?", or opens as a question does (typed queries often have no "?")."""
+    first = words(sentence)[:1]
+    return sentence.rstrip("\"')\u201d\u2019 ").endswith("?") or (bool(first) and first[0] in _OPENINGS)
 
 
 def names(question: str, first_word: bool = False) -> list[str]:

@@ -162,6 +162,9 @@ def test_classifying_words_state_no_fact_of_their_own() -> None:
         ("Thanks a lot. Who is the drummer for guns and roses", "Who is the drummer for guns and roses"),  # no "?"
         ("Tell me about Sednaya. List the prisoners.", "Tell me about Sednaya. List the prisoners."),  # none asks
         ("Messi moved. Where did he go to?", "Messi moved. Where did he go to?"),  # "he": the background
+        ("I like the Eiffel Tower. When was it built?", "I like the Eiffel Tower. When was it built?"),  # one word
+        ("Hello from Oslo! Why did the rebels take it so fast?", "Why did the rebels take it so fast?"),
+        ("Thanks. Is the palace well defended", "Is the palace well defended"),
     ],
 )
 def test_the_asked_part_leaves_out_background(question: str, asked: str) -> None:
