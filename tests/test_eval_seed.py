@@ -31,24 +31,29 @@ def test_seed_set_meets_the_acceptance_floors(settings: Settings, corpus: Path, 
     assert {"report.json", "records.jsonl", "summary.md", "summary.html"} <= written
 
 
-HELD_OUT = ROOT / "evals" / "wiki-out-of-corpus"
-# Measured on this split on 2026-11-27 (README, "Evaluation"): out-of-corpus answered 0.042 (1 of 24; 0 with
-# the judge), accuracy with a supporting citation (lenient) 0.583, false abstention 0.278. The floors leave two or
-# three questions of margin for a machine whose CPU rounds differently.
-FLOOR_OUT_OF_CORPUS_ANSWERED = 0.09
-FLOOR_ACCURACY = 0.50
-FLOOR_FALSE_ABSTENTION = 0.36
+# Floors per held-out test split: (out-of-corpus answered at most, accuracy with a supporting citation
+# (lenient) at least, false abstention at most). Measured on 2026-11-27 (README, "Evaluation"):
+# wiki-out-of-corpus 0.00 / 0.583 / 0.278; wiki-background (the same questions after a sentence of
+# background) 0.00 / 0.472 / 0.389, where the bot before rag.terms.asked_part scored 0.139 / 0.750. The
+# floors leave two or three questions of margin for a machine whose CPU rounds differently.
+HELD_OUT = {
+    "wiki-out-of-corpus": (0.09, 0.50, 0.36),
+    "wiki-background": (0.09, 0.40, 0.47),
+}
 
 
-def test_held_out_split_meets_its_floors(settings: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", HELD_OUT)
+def test_held_out_split_meets_its_floors(settings: Settings, tmp_path: Path, name: str) -> None:
     """The test split of a set the checks were never tuned on: whole Wikipedia articles, and trivia
-    questions about subjects they never mention (evals/wiki-out-of-corpus/README.md). Floors are the
-    figures measured on this split (README, "Evaluation") less a margin for run-to-run drift."""
+    questions about subjects they never mention (evals/wiki-out-of-corpus/README.md); the same after
+    a sentence of background that names what the articles never mention (evals/wiki-background).
+    Floors are the figures measured on the split less a margin for run-to-run drift."""
+    ooc_floor, accuracy_floor, abstention_floor = HELD_OUT[name]
     local = settings.model_copy(update={"llm": "local", "data_dir": tmp_path / "index"})
-    report = run_evaluation(local, HELD_OUT, split="test")
+    report = run_evaluation(local, ROOT / "evals" / name, split="test")
     m = report.results[0].metrics
     misses = [(r.id, r.answer, r.abstain_reason) for r in report.misses()]
     assert m.out_of_corpus_answered_rate is not None, misses
-    assert m.out_of_corpus_answered_rate <= FLOOR_OUT_OF_CORPUS_ANSWERED, misses
-    assert m.accuracy_cited_lenient is not None and m.accuracy_cited_lenient >= FLOOR_ACCURACY, misses
-    assert m.false_abstention_rate is not None and m.false_abstention_rate <= FLOOR_FALSE_ABSTENTION, misses
+    assert m.out_of_corpus_answered_rate <= ooc_floor, misses
+    assert m.accuracy_cited_lenient is not None and m.accuracy_cited_lenient >= accuracy_floor, misses
+    assert m.false_abstention_rate is not None and m.false_abstention_rate <= abstention_floor, misses

@@ -1,6 +1,7 @@
 """Loading eval sets: both gold-support forms, manifests with relative paths, one-line errors, splits and
 kinds; the committed sets' files; ``rag eval --split``."""
 
+import importlib.util
 import json
 import re
 import tomllib
@@ -254,3 +255,22 @@ def test_the_eval_command_runs_one_split_and_refuses_a_missing_one(
     wrong = rag_eval("--split", "holdout")
     said = " ".join(re.sub("[│╭╮╰╯─]", " ", wrong.stderr).split())  # typer draws a box around it
     assert wrong.returncode == 2 and "Invalid value for '--split'" in said and "'dev', 'test'" in said
+
+
+def test_the_background_set_is_wiki_out_of_corpus_with_background_and_is_what_its_script_builds() -> None:
+    spec = importlib.util.spec_from_file_location("build_background", SETS / "wiki-background" / "build.py")
+    assert spec and spec.loader
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    assert build.rows() == rows_of("wiki-background")
+    plain = {r["id"]: r for r in rows_of("wiki-out-of-corpus")}
+    loaded = load_evalset(SETS / "wiki-background")
+    assert loaded.corpus == (SETS / "wiki-out-of-corpus" / "docs").resolve() and len(loaded.items) == len(plain)
+    for row in rows_of("wiki-background"):
+        source = plain[str(row["id"]).removeprefix("bg-")]
+        background = str(row["question"]).removesuffix(" " + str(source["question"]))
+        assert background != row["question"] and background in build.BACKGROUND[str(row["split"])]
+        assert {k: v for k, v in row.items() if k not in ("id", "question")} == {
+            k: v for k, v in source.items() if k not in ("id", "question")
+        }
+    assert not set(build.BACKGROUND["dev"]) & set(build.BACKGROUND["test"])

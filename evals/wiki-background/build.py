@@ -38,17 +38,25 @@ BACKGROUND = {
 }
 
 
-def main() -> None:
-    rows = [json.loads(line) for line in SOURCE.read_text().splitlines() if line.strip()]
+def rows() -> list[dict]:
+    """The source's questions, in order, each after the next background of its split."""
+    source = [json.loads(line) for line in SOURCE.read_text(encoding="utf-8").splitlines() if line.strip()]
     count = {"dev": 0, "test": 0}
-    with (HERE / "questions.jsonl").open("w") as out:
-        for row in rows:
-            split = row["split"]
-            background = BACKGROUND[split][count[split] % len(BACKGROUND[split])]
-            count[split] += 1
-            row = {**row, "id": f"bg-{row['id']}", "question": f"{background} {row['question']}"}
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"{sum(count.values())} questions ({count['dev']} dev, {count['test']} test)")
+    out = []
+    for row in source:
+        split = row["split"]
+        background = BACKGROUND[split][count[split] % len(BACKGROUND[split])]
+        count[split] += 1
+        out.append({**row, "id": f"bg-{row['id']}", "question": f"{background} {row['question']}"})
+    return out
+
+
+def main() -> None:
+    built = rows()
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in built)
+    (HERE / "questions.jsonl").write_text(text, encoding="utf-8")
+    dev = sum(row["split"] == "dev" for row in built)
+    print(f"{len(built)} questions ({dev} dev, {len(built) - dev} test)")
 
 
 if __name__ == "__main__":
