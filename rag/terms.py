@@ -101,6 +101,7 @@ def covered(terms: set[str], pool: set[str]) -> set[str]:
 # Pronouns for people named before ("Messi moved. Where did he go?"); "it" and "this" mostly point
 # inside their own sentence ("the theory as it used to stand", "among those imprisoned").
 _PEOPLE = frozenset(words("he she they him her them his hers their theirs"))
+_LOOSE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[a-z])")
 # Opening words of a question typed without "?" ("who sang feel it still", "is the header long").
 _OPENINGS = frozenset(
     words("what which who whom whose when where why how is are was were do does did can could has have")
@@ -114,7 +115,9 @@ def asked_part(question: str) -> str:
     this. Returned whole when no sentence asks ("Tell me about Sednaya. List the prisoners."), or when
     the asking ones hold under two content words ("When was it built?") or a pronoun for a person
     ("Where did he go?"): then they are about what the background names, which counts."""
-    sentences = [question[a:b] for a, b in sentence_spans(question)]
+    # Typed text starts sentences in lower case too ("Hi there. who sang feel it still"); a split after
+    # an abbreviation ("the U.S. army") only cuts an asking sentence in two, and both halves still ask.
+    sentences = [piece for a, b in sentence_spans(question) for piece in _LOOSE_BREAK.split(question[a:b])]
     if len(sentences) < 2:
         return question
     asked = " ".join(s for s in sentences if _asks(s))

@@ -165,6 +165,8 @@ def test_classifying_words_state_no_fact_of_their_own() -> None:
         ("I like the Eiffel Tower. When was it built?", "I like the Eiffel Tower. When was it built?"),  # one word
         ("Hello from Oslo! Why did the rebels take it so fast?", "Why did the rebels take it so fast?"),
         ("Thanks. Is the palace well defended", "Is the palace well defended"),
+        ("Hi there. who is the drummer for guns and roses", "who is the drummer for guns and roses"),
+        ("What did the U.S. army do in Iraq?", "What did the U.S. army do in Iraq?"),
     ],
 )
 def test_the_asked_part_leaves_out_background(question: str, asked: str) -> None:
