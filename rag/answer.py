@@ -15,11 +15,11 @@ from rag.conflicts import conflicting
 from rag.errors import InvalidQuestion
 from rag.focus import focus
 from rag.generate import ABSTAIN_TEXT, Confidence, Generator
+from rag.questions import asked_part, direct
 from rag.retrieve import HybridRetriever
 from rag.schema import AbstainReason, Answer, ScoredChunk, Turn
 from rag.sources import stamp
 from rag.stream import AnswerStream
-from rag.terms import asked_part
 from rag.verify import check_answer
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class QAEngine:
         history = history or []
 
         t = time.perf_counter()
-        standalone = self.generator.rewrite(question, history) if history else question
+        standalone = direct(self.generator.rewrite(question, history) if history else question)
         if history:
             timings["rewrite"] = _ms(t)
 

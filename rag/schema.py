@@ -82,7 +82,9 @@ class Answer(BaseModel):
     abstained: bool = False
     grounded: bool = Field(False, description="True when every claim carries a valid citation.")
     question: str = ""
-    standalone_question: str = Field("", description="The question as searched, after follow-up rewriting.")
+    standalone_question: str = Field(
+        "", description='The question as searched: follow-ups rewritten, a polite wrapper ("Can you tell me") left out.'
+    )
     timings_ms: dict[str, float] = {}
     cached: bool = Field(False, description="Served from the answer cache: the same question over the same index.")
     conflicting: bool = Field(

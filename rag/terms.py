@@ -98,40 +98,6 @@ def covered(terms: set[str], pool: set[str]) -> set[str]:
     return found
 
 
-# Pronouns for people named before ("Messi moved. Where did he go?"); "it" and "this" mostly point
-# inside their own sentence ("the theory as it used to stand", "among those imprisoned").
-_PEOPLE = frozenset(words("he she they him her them his hers their theirs"))
-_LOOSE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[a-z])")
-# Opening words of a question typed without "?" ("who sang feel it still", "is the header long").
-_OPENINGS = frozenset(
-    words("what which who whom whose when where why how is are was were do does did can could has have")
-)
-
-
-def asked_part(question: str) -> str:
-    """The sentences of a question that ask (``_asks``), without the background a person may give around
-    them ("I'm writing a report for my class at Stanford. Where did Maher al-Assad flee to?"). What
-    the background names is context, not what is asked: the subject check and the judge read only
-    this. Returned whole when no sentence asks ("Tell me about Sednaya. List the prisoners."), or when
-    the asking ones hold under two content words ("When was it built?") or a pronoun for a person
-    ("Where did he go?"): then they are about what the background names, which counts."""
-    # Typed text starts sentences in lower case too ("Hi there. who sang feel it still"); a split after
-    # an abbreviation ("the U.S. army") only cuts an asking sentence in two, and both halves still ask.
-    sentences = [piece for a, b in sentence_spans(question) for piece in _LOOSE_BREAK.split(question[a:b])]
-    if len(sentences) < 2:
-        return question
-    asked = " ".join(s for s in sentences if _asks(s))
-    said = words(asked)
-    own = {w for w in said if _is_content(w)}
-    return asked if len(own) >= 2 and not _PEOPLE.intersection(said) else question
-
-
-def _asks(sentence: str) -> bool:
-    """Ends in "?", or opens as a question does (typed queries often have no "?")."""
-    first = words(sentence)[:1]
-    return sentence.rstrip("\"')\u201d\u2019 ").endswith("?") or (bool(first) and first[0] in _OPENINGS)
-
-
 def names(question: str, first_word: bool = False) -> list[str]:
     """The names and numbers a question mentions: capitalised words other than a sentence's first,
     words in capitals, and anything with a digit, folded ("Who did Maher al-Assad meet in 2024?" ->
@@ -150,7 +116,7 @@ def names(question: str, first_word: bool = False) -> list[str]:
         token = fold(word)
         acronym = word.isupper() and len(word) > 1  # "UN", "US": names, though "un" and "us" are stop words
         for part in _TOKEN.findall(token):
-            if (_is_content(part) or (acronym and len(part) > 1)) and part not in found:
+            if (is_content(part) or (acronym and len(part) > 1)) and part not in found:
                 found.append(part)
     return found
 
@@ -183,12 +149,12 @@ class Vocabulary:
     def unknown(self, question: str) -> tuple[list[str], list[str], int]:
         """(names the corpus never mentions, other content words it never mentions, content words)."""
         named = names(question)
-        asked = [w for w in dict.fromkeys(words(question)) if _is_content(w) or w in named]
+        asked = [w for w in dict.fromkeys(words(question)) if is_content(w) or w in named]
         missing = [w for w in asked if not self.mentions(w)]
         return [w for w in missing if w in named], [w for w in missing if w not in named], len(asked)
 
 
-def _is_content(word: str) -> bool:
+def is_content(word: str) -> bool:
     return len(word) > 1 and word not in STOP_WORDS and word not in QUESTION_WORDS
 
 

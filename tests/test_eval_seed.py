@@ -34,7 +34,7 @@ def test_seed_set_meets_the_acceptance_floors(settings: Settings, corpus: Path, 
 # Floors per held-out test split: (out-of-corpus answered at most, accuracy with a supporting citation
 # (lenient) at least, false abstention at most). Measured on 2026-11-27 (README, "Evaluation"):
 # wiki-out-of-corpus 0.00 / 0.583 / 0.278; wiki-background (the same questions after a sentence of
-# background) 0.00 / 0.472 / 0.389, where the bot before rag.terms.asked_part scored 0.139 / 0.750. The
+# background) 0.00 / 0.472 / 0.389, where the bot before rag.questions.asked_part scored 0.139 / 0.750. The
 # floors leave two or three questions of margin for a machine whose CPU rounds differently.
 HELD_OUT = {
     "wiki-out-of-corpus": (0.09, 0.50, 0.36),

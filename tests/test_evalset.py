@@ -257,20 +257,23 @@ def test_the_eval_command_runs_one_split_and_refuses_a_missing_one(
     assert wrong.returncode == 2 and "Invalid value for '--split'" in said and "'dev', 'test'" in said
 
 
-def test_the_background_set_is_wiki_out_of_corpus_with_background_and_is_what_its_script_builds() -> None:
-    spec = importlib.util.spec_from_file_location("build_background", SETS / "wiki-background" / "build.py")
+@pytest.mark.parametrize("name", ["wiki-background", "wiki-polite"])
+def test_a_rephrased_set_is_wiki_out_of_corpus_reworded_and_is_what_its_script_builds(name: str) -> None:
+    spec = importlib.util.spec_from_file_location("rephrase", SETS / "rephrase.py")
     assert spec and spec.loader
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
-    assert build.rows() == rows_of("wiki-background")
+    assert build.rows(name) == rows_of(name)
     plain = {r["id"]: r for r in rows_of("wiki-out-of-corpus")}
-    loaded = load_evalset(SETS / "wiki-background")
+    loaded = load_evalset(SETS / name)
     assert loaded.corpus == (SETS / "wiki-out-of-corpus" / "docs").resolve() and len(loaded.items) == len(plain)
-    for row in rows_of("wiki-background"):
-        source = plain[str(row["id"]).removeprefix("bg-")]
-        background = str(row["question"]).removesuffix(" " + str(source["question"]))
-        assert background != row["question"] and background in build.BACKGROUND[str(row["split"])]
+    prefix, phrases, rephrase = build.SETS[name]
+    for row in rows_of(name):
+        source = plain[str(row["id"]).removeprefix(prefix + "-")]
+        split = str(row["split"])
+        assert row["question"] in {rephrase(str(source["question"]), p) for p in phrases[split]}
+        assert row["question"] != source["question"]
         assert {k: v for k, v in row.items() if k not in ("id", "question")} == {
             k: v for k, v in source.items() if k not in ("id", "question")
         }
-    assert not set(build.BACKGROUND["dev"]) & set(build.BACKGROUND["test"])
+    assert not set(phrases["dev"]) & set(phrases["test"])

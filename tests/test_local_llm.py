@@ -33,6 +33,13 @@ def test_background_before_the_question_does_not_stop_the_answer(engine: QAEngin
     assert any("fled to Iraq" in c.text for c in answer.citations)
 
 
+def test_a_polite_wrapper_does_not_stop_the_answer(engine: QAEngine) -> None:
+    # "Can you tell me ..." made the model lean to declining (seed dev questions so wrapped: 4 of 12 declined, now 1).
+    answer = engine.ask("Can you tell me where did Maher al-Assad flee to?")
+    assert "Iraq" in answer.answer and not answer.abstained, answer.abstain_detail
+    assert answer.standalone_question == "Where did Maher al-Assad flee to?"
+
+
 @pytest.mark.parametrize("question", ["Who won the 2022 World Cup?", "Who became president after al-Assad?"])
 def test_abstains_when_the_article_does_not_say(engine: QAEngine, question: str) -> None:
     answer = engine.ask(question)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.metrics import lenient_match
-from rag.terms import Vocabulary, asked_part, content_terms, covered, fold, names, same_term, words
+from rag.terms import Vocabulary, content_terms, covered, fold, names, same_term, words
 from rag.verify import negation_unmet, support, unsupported_numbers
 
 
@@ -152,25 +152,6 @@ def test_classifying_words_state_no_fact_of_their_own() -> None:
     passage = "Staphylococcus aureus is a Gram-positive bacteria found on the skin."
     assert support("Staph aureus is a type of bacteria.", "What is Staph aureus?", [passage]) == 1.0
     assert support("Staph aureus is a kind of virus.", "What is Staph aureus?", [passage]) == 0.0
-
-
-@pytest.mark.parametrize(
-    ("question", "asked"),
-    [
-        ("Where did Maher al-Assad flee to?", "Where did Maher al-Assad flee to?"),
-        ("I'm writing a report at Stanford. Where did Maher flee? Thanks!", "Where did Maher flee?"),
-        ("Thanks a lot. Who is the drummer for guns and roses", "Who is the drummer for guns and roses"),  # no "?"
-        ("Tell me about Sednaya. List the prisoners.", "Tell me about Sednaya. List the prisoners."),  # none asks
-        ("Messi moved. Where did he go to?", "Messi moved. Where did he go to?"),  # "he": the background
-        ("I like the Eiffel Tower. When was it built?", "I like the Eiffel Tower. When was it built?"),  # one word
-        ("Hello from Oslo! Why did the rebels take it so fast?", "Why did the rebels take it so fast?"),
-        ("Thanks. Is the palace well defended", "Is the palace well defended"),
-        ("Hi there. who is the drummer for guns and roses", "who is the drummer for guns and roses"),
-        ("What did the U.S. army do in Iraq?", "What did the U.S. army do in Iraq?"),
-    ],
-)
-def test_the_asked_part_leaves_out_background(question: str, asked: str) -> None:
-    assert asked_part(question) == asked
 
 
 def test_only_a_sentences_first_word_is_not_a_name() -> None:

@@ -1,0 +1,70 @@
+"""The shape of a question as people type it: what they ask, apart from how they ask it.
+
+Eval sets hold one plain sentence per question; people write "I'm writing a report for my class at
+Stanford. Where did Maher al-Assad flee to?" or "Can you tell me where he fled?". Read literally,
+the background's names look like the subject (declined as "not in the documents") and the polite
+wrapper makes the model lean to declining or answer "Yes, ...". These functions give the checks and
+the model the question itself.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.chunking import sentence_spans
+from rag.terms import is_content, words
+
+# Pronouns for people named before ("Messi moved. Where did he go?"); "it" and "this" mostly point
+# inside their own sentence ("the theory as it used to stand", "among those imprisoned").
+_PEOPLE = frozenset(words("he she they him her them his hers their theirs"))
+_LOOSE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[a-z])")
+# Opening words of a question typed without "?" ("who sang feel it still", "is the header long").
+_OPENINGS = frozenset(
+    words("what which who whom whose when where why how is are was were do does did can could has have")
+)
+
+
+def asked_part(question: str) -> str:
+    """The sentences of a question that ask (``_asks``), without the background a person may give around
+    them ("I'm writing a report for my class at Stanford. Where did Maher al-Assad flee to?"). What
+    the background names is context, not what is asked: the subject check and the judge read only
+    this. Returned whole when no sentence asks ("Tell me about Sednaya. List the prisoners."), or when
+    the asking ones hold under two content words ("When was it built?") or a pronoun for a person
+    ("Where did he go?"): then they are about what the background names, which counts."""
+    # Typed text starts sentences in lower case too ("Hi there. who sang feel it still"); a split after
+    # an abbreviation ("the U.S. army") only cuts an asking sentence in two, and both halves still ask.
+    sentences = [piece for a, b in sentence_spans(question) for piece in _LOOSE_BREAK.split(question[a:b])]
+    if len(sentences) < 2:
+        return question
+    asked = " ".join(s for s in sentences if _asks(s))
+    said = words(asked)
+    own = {w for w in said if is_content(w)}
+    return asked if len(own) >= 2 and not _PEOPLE.intersection(said) else question
+
+
+def _asks(sentence: str) -> bool:
+    """Ends in "?", or opens as a question does (typed queries often have no "?")."""
+    first = words(sentence)[:1]
+    return sentence.rstrip("\"')\u201d\u2019 ").endswith("?") or (bool(first) and first[0] in _OPENINGS)
+
+
+# "Can you tell me", "Do you know", "I'd like to know" ... before a question word: a request to answer
+# the question that follows, which is what is asked.
+_WRAPPER = re.compile(
+    r"(^|[.!?]\s+)(?:please,?\s+)?"
+    r"(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:tell|show)\s+me"
+    r"|(?:do|does)\s+(?:you|anyone)\s+know"
+    r"|i(?:'d|\u2019d|\s+would)\s+like\s+to\s+know"
+    r"|i\s+(?:want|need)\s+to\s+know"
+    r"|i\s+wonder(?:ed)?"
+    r"|tell\s+me)"
+    r"\s*[,:]?\s+((?:(?:with|to|from|for|by|in|on|at|of|about)\s+)?(?:what|which|who|whom|whose|when|where|why|how))\b",
+    re.IGNORECASE,
+)
+
+
+def direct(question: str) -> str:
+    """The question without a polite wrapper: "Can you tell me where did he flee?" -> "Where did he
+    flee?". The model otherwise leans to declining a request it reads as about its own abilities, or
+    answers "Yes, ..." to "Do you know ...". A question with no wrapper comes back unchanged."""
+    return _WRAPPER.sub(lambda m: m.group(1) + m.group(2).capitalize(), question)
