@@ -126,7 +126,8 @@ class Vocabulary:
 
     A word counts as mentioned when the corpus has it, its stem, a longer word it begins ("staph" in
     "staphylococcus"), or, for words of five letters or more, a word one typing slip away ("Celeron"
-    for "Céloron", "goverment"): questions carry typos, documents carry the full forms.
+    for "Céloron", "goverment"): questions carry typos, documents carry the full forms. A shorter name
+    is forgiven a dropped letter ("Asad" for "Assad").
     """
 
     def __init__(self, tokens: Iterable[str]) -> None:
@@ -151,7 +152,17 @@ class Vocabulary:
         named = names(question)
         asked = [w for w in dict.fromkeys(words(question)) if is_content(w) or w in named]
         missing = [w for w in asked if not self.mentions(w)]
-        return [w for w in missing if w in named], [w for w in missing if w not in named], len(asked)
+        # A short name with a letter dropped ("Asad", "Yun") is the documents' "Assad", "Yuan": names are
+        # where people slip, and a name is rarely one letter short of another word (a plain short word
+        # is: "las" of "last", "hit" of "hint", so they are not forgiven).
+        missing_names = [w for w in missing if w in named and not self._one_letter_short(w)]
+        return missing_names, [w for w in missing if w not in named], len(asked)
+
+    def _one_letter_short(self, word: str) -> bool:
+        letters = string.ascii_lowercase
+        return not word.isdigit() and any(
+            word[:i] + c + word[i:] in self.words for i in range(len(word) + 1) for c in letters
+        )
 
 
 def is_content(word: str) -> bool:

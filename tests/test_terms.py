@@ -158,3 +158,11 @@ def test_only_a_sentences_first_word_is_not_a_name() -> None:
     assert names("We met in Melbourne. Besides Russia, which ally helped?") == ["melbourne", "russia"]
     assert names("J. A. Hobson didn't want which races to develop the world?") == ["hobson"]  # initials
     assert names('"Besides Iran, who helped?"') == ["iran"]
+
+
+def test_a_short_name_missing_a_letter_is_still_mentioned_but_not_a_short_word() -> None:
+    vocabulary = Vocabulary(words("Maher al-Assad fled the Yuan court at last, with a hint of panic."))
+    assert vocabulary.unknown("Where did Maer al-Asad flee?")[0] == []  # "Maer", "Asad": typed one letter short
+    assert vocabulary.unknown("What came after the Yun?")[0] == []
+    assert vocabulary.unknown("Who is Bob?")[0] == ["bob"]  # two letters short of nothing
+    assert "las" in vocabulary.unknown("when did las vegas become a gambling town")[1]  # not a name
