@@ -159,10 +159,7 @@ class Vocabulary:
         return missing_names, [w for w in missing if w not in named], len(asked)
 
     def _one_letter_short(self, word: str) -> bool:
-        letters = string.ascii_lowercase
-        return not word.isdigit() and any(
-            word[:i] + c + word[i:] in self.words for i in range(len(word) + 1) for c in letters
-        )
+        return not word.isdigit() and any(w in self.words for w in _insertions(word))
 
 
 def is_content(word: str) -> bool:
@@ -177,5 +174,10 @@ def _one_slip(word: str) -> set[str]:
         {a + b[1:] for a, b in splits if b}
         | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
         | {a + c + b[1:] for a, b in splits if b for c in letters}
-        | {a + c + b for a, b in splits for c in letters}
+        | _insertions(word)
     )
+
+
+def _insertions(word: str) -> set[str]:
+    """Every string one inserted letter away: the word as it was before a letter was dropped."""
+    return {word[:i] + c + word[i:] for i in range(len(word) + 1) for c in string.ascii_lowercase}
