@@ -15,7 +15,7 @@ from rag.conflicts import conflicting
 from rag.errors import InvalidQuestion
 from rag.focus import focus
 from rag.generate import ABSTAIN_TEXT, Confidence, Generator
-from rag.questions import asked_part, direct
+from rag.questions import asked_part, direct, respell
 from rag.retrieve import HybridRetriever
 from rag.schema import AbstainReason, Answer, ScoredChunk, Turn
 from rag.sources import stamp
@@ -80,6 +80,7 @@ class QAEngine:
 
         t = time.perf_counter()
         standalone = direct(self.generator.rewrite(question, history) if history else question)
+        standalone = respell(standalone, self.retriever.vocabulary())
         if history:
             timings["rewrite"] = _ms(t)
 

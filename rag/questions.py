@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from rag.chunking import sentence_spans
-from rag.terms import is_content, words
+from rag.terms import Vocabulary, fold, is_content, names, words
 
 # Pronouns for people named before ("Messi moved. Where did he go?"); "it" and "this" mostly point
 # inside their own sentence ("the theory as it used to stand", "among those imprisoned").
@@ -68,3 +68,26 @@ def direct(question: str) -> str:
     flee?". The model otherwise leans to declining a request it reads as about its own abilities, or
     answers "Yes, ..." to "Do you know ...". A question with no wrapper comes back unchanged."""
     return _WRAPPER.sub(lambda m: m.group(1) + m.group(2).capitalize(), question)
+
+
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def respell(question: str, vocabulary: Vocabulary) -> str:
+    """The question with each name typed one slip off the documents' spelling written as they spell it:
+    "Where did Maer al-Asad flee?" -> "Where did Maher al-Assad flee?". The subject check already takes
+    such a name for the documents' one (``Vocabulary.unknown``); written so, the passages are found by
+    it and the answer names what the documents name, rather than repeating the slip. Names in capitals
+    ("USA") are left as typed: an acronym one letter off another is another acronym."""
+    fixes = {name: right for name in names(question) if (right := vocabulary.spelling(name))}
+    if not fixes:
+        return question
+
+    def fix(match: re.Match[str]) -> str:
+        word = match.group()
+        right = fixes.get(fold(word))
+        if right is None or (word.isupper() and len(word) > 1):
+            return word
+        return right.capitalize() if word[0].isupper() else right
+
+    return _WORD.sub(fix, question)

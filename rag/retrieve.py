@@ -17,7 +17,7 @@ from pydantic import ConfigDict, PrivateAttr
 from rag.embeddings import Embedder
 from rag.schema import Chunk, ScoredChunk
 from rag.store import Store
-from rag.terms import Vocabulary, words
+from rag.terms import Vocabulary, names, words
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class _BM25Index:
         self.retriever: Any = None
         tokens = [tokenize(c.text) for c in chunks]
         # Every word the corpus uses: what the question checks look a question's subject up in.
-        self.vocabulary = Vocabulary(w for t in tokens for w in t)
+        self.vocabulary = Vocabulary((w for t in tokens for w in t), (n for c in chunks for n in names(c.text)))
         if chunks:
             self.retriever = bm25s.BM25()
             self.retriever.index(tokens, show_progress=False)

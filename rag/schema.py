@@ -83,7 +83,9 @@ class Answer(BaseModel):
     grounded: bool = Field(False, description="True when every claim carries a valid citation.")
     question: str = ""
     standalone_question: str = Field(
-        "", description='The question as searched: follow-ups rewritten, a polite wrapper ("Can you tell me") left out.'
+        "",
+        description='The question as searched: follow-ups rewritten, a polite wrapper ("Can you tell me") left '
+        'out, a name typed one letter off the documents\' spelling written as they spell it ("Maer" -> "Maher").',
     )
     timings_ms: dict[str, float] = {}
     cached: bool = Field(False, description="Served from the answer cache: the same question over the same index.")

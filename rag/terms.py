@@ -130,8 +130,9 @@ class Vocabulary:
     is forgiven a dropped letter ("Asad" for "Assad").
     """
 
-    def __init__(self, tokens: Iterable[str]) -> None:
+    def __init__(self, tokens: Iterable[str], names: Iterable[str] = ()) -> None:
         self.words = set(tokens)
+        self.names = set(names)  # the words it writes as names (``names`` of its text)
         self.stems = {stem(w) for w in self.words}
         self._sorted = sorted(self.words)
 
@@ -139,13 +140,29 @@ class Vocabulary:
         return len(self.words)
 
     def mentions(self, word: str) -> bool:
+        if self._has(word):
+            return True
+        return len(word) >= 5 and not word.isdigit() and any(w in self.words for w in _one_slip(word))
+
+    def spelling(self, name: str) -> str | None:
+        """The corpus's spelling of a name of four letters or more typed with one slip ("maer" ->
+        "maher", "celeron" -> "celoron"): the one name of the corpus that fits, as ``unknown`` forgives
+        it. None when the corpus has the word as typed, or when no name or several fit. Only names
+        are offered: "World" is one slip from "would", and a word a question names is a name."""
+        if len(name) < 4 or name.isdigit() or self._has(name):
+            return None
+        near = _one_slip(name) if len(name) >= 5 else _insertions(name)
+        fits = near & self.names
+        return fits.pop() if len(fits) == 1 else None
+
+    def _has(self, word: str) -> bool:
+        """The word, its stem, or (from four letters) a longer word it begins."""
         if word in self.words or stem(word) in self.stems:
             return True
         if len(word) >= 4 and not word.isdigit():
             i = bisect.bisect_left(self._sorted, word)
-            if i < len(self._sorted) and self._sorted[i].startswith(word):
-                return True
-        return len(word) >= 5 and not word.isdigit() and any(w in self.words for w in _one_slip(word))
+            return i < len(self._sorted) and self._sorted[i].startswith(word)
+        return False
 
     def unknown(self, question: str) -> tuple[list[str], list[str], int]:
         """(names the corpus never mentions, other content words it never mentions, content words)."""

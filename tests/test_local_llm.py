@@ -40,6 +40,14 @@ def test_a_polite_wrapper_does_not_stop_the_answer(engine: QAEngine) -> None:
     assert answer.standalone_question == "Where did Maher al-Assad flee to?"
 
 
+def test_a_name_typed_one_letter_off_is_answered_as_the_article_spells_it(engine: QAEngine) -> None:
+    # The answer used to repeat the slip ("Maer al-Asad fled to Iraq"): a claim about a name no document has.
+    answer = engine.ask("Where did Maer al-Asad flee to?")
+    assert answer.standalone_question == "Where did Maher al-Assad flee to?"
+    assert "Iraq" in answer.answer and not answer.abstained, answer.abstain_detail
+    assert "Maer" not in answer.answer and "Asad" not in answer.answer
+
+
 @pytest.mark.parametrize("question", ["Who won the 2022 World Cup?", "Who became president after al-Assad?"])
 def test_abstains_when_the_article_does_not_say(engine: QAEngine, question: str) -> None:
     answer = engine.ask(question)

@@ -1,10 +1,12 @@
-"""How people type questions: background before them, polite wrappers around them (pure functions)."""
+"""How people type questions: background before them, polite wrappers around them, names one slip off
+(pure functions)."""
 
 from __future__ import annotations
 
 import pytest
 
-from rag.questions import asked_part, direct
+from rag.questions import asked_part, direct, respell
+from rag.terms import Vocabulary, names, words
 
 
 @pytest.mark.parametrize(
@@ -42,3 +44,37 @@ def test_the_asked_part_leaves_out_background(question: str, asked: str) -> None
 )
 def test_a_polite_wrapper_is_taken_off(question: str, plain: str) -> None:
     assert direct(question) == plain
+
+
+ARTICLE = (
+    "Mr. al-Assad flew to Moscow. His brother, Maher al-Assad, also fled to Iraq. Bilal Shahadi was "
+    "released from Sednaya. Nobody would say where the World Bank stood on it; a coup was feared."
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "spelt"),
+    [
+        ("Where did Maer al-Asad flee to?", "Where did Maher al-Assad flee to?"),  # letters dropped
+        ("Was Bilal Shahdi released from Sednya?", "Was Bilal Shahadi released from Sednaya?"),
+        ("Why did Mahre flee?", "Why did Maher flee?"),  # two letters swapped
+        ("where did maer flee", "where did maer flee"),  # typed in lower case: no name to go by
+        ("Who won the World Cup?", "Who won the World Cup?"),  # "Cup" is three letters; "coup" is no name here
+        ("Where is MAER based?", "Where is MAER based?"),  # capitals: an acronym, left as typed
+        ("Who runs the Wold Bank?", "Who runs the World Bank?"),
+        ("Who paid Mr. Basset?", "Who paid Mr. Basset?"),  # two slips from "assad": another name
+    ],
+)
+def test_a_name_one_slip_off_is_written_as_the_documents_spell_it(question: str, spelt: str) -> None:
+    vocabulary = Vocabulary(words(ARTICLE), names(ARTICLE))
+    assert respell(question, vocabulary) == spelt
+
+
+def test_only_the_documents_names_are_offered() -> None:
+    # "World" is one slip from "would", a word the article uses but never as a name.
+    text = "He would not say."
+    assert respell("Who won the World Cup?", Vocabulary(words(text), names(text))) == "Who won the World Cup?"
+    # Two names one letter away ("Maher", "Mahir"): no telling which was meant.
+    text = "Then Maher met Mahir."
+    assert respell("Where did Mahr go?", Vocabulary(words(text), names(text))) == "Where did Mahr go?"
+    assert respell("Where did Mahr go?", Vocabulary(words(text), ["maher"])) == "Where did Maher go?"
