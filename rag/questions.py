@@ -48,17 +48,24 @@ def _asks(sentence: str) -> bool:
     return sentence.rstrip("\"')\u201d\u2019 ").endswith("?") or (bool(first) and first[0] in _OPENINGS)
 
 
-# "Can you tell me", "Do you know", "I'd like to know" ... before a question word: a request to answer
-# the question that follows, which is what is asked.
-_WRAPPER = re.compile(
-    r"(^|[.!?]\s+)(?:please,?\s+)?"
-    r"(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:tell|show)\s+me"
-    r"|(?:do|does)\s+(?:you|anyone)\s+know"
-    r"|i(?:'d|\u2019d|\s+would)\s+like\s+to\s+know"
-    r"|i\s+(?:want|need)\s+to\s+know"
-    r"|i\s+wonder(?:ed)?"
-    r"|tell\s+me)"
-    r"\s*[,:]?\s+((?:(?:with|to|from|for|by|in|on|at|of|about)\s+)?(?:what|which|who|whom|whose|when|where|why|how))\b",
+# A request to answer what follows, before a question word: "Can you tell me", "Do you happen to know",
+# "I was wondering", "Any idea", "Would you mind telling me". Told by its words rather than listed whole:
+# only words that address the reader or ask to be told, at least one of them a verb of telling or
+# knowing, so a clause with a subject of its own ("Does the report say when ...") stays.
+_TELLING = frozenset(
+    words("know knows tell telling say explain show wonder wondering wondered curious idea remember recall")
+    + words("let find figure understand")
+)
+_REQUEST_WORDS = _TELLING | frozenset(
+    words(
+        "please kindly do does did can could would will you anyone anybody someone somebody i me we us happen happens "
+        "to by any chance maybe perhaps just like love want need was am m d be been have has mind out help"
+    )
+)
+_QUESTION_WORD = r"(?:what|which|who|whom|whose|when|where|why|how)"
+_REQUEST = re.compile(
+    r"(^|[.!?]\s+)((?:[a-z]+(?:['\u2019][a-z]+)?[\s,:]+){1,8}?)"
+    rf"((?:(?:with|to|from|for|by|in|on|at|of|about)\s+)?{_QUESTION_WORD})\b",
     re.IGNORECASE,
 )
 
@@ -66,8 +73,16 @@ _WRAPPER = re.compile(
 def direct(question: str) -> str:
     """The question without a polite wrapper: "Can you tell me where did he flee?" -> "Where did he
     flee?". The model otherwise leans to declining a request it reads as about its own abilities, or
-    answers "Yes, ..." to "Do you know ...". A question with no wrapper comes back unchanged."""
-    return _WRAPPER.sub(lambda m: m.group(1) + m.group(2).capitalize(), question)
+    answers "Yes, ..." to "Do you know ...". A question with no wrapper comes back unchanged, and so
+    does a request that is not for a question ("Can you tell me about Sednaya?", "Do you know if ...")."""
+
+    def take_off(match: re.Match[str]) -> str:
+        said = words(match.group(2))
+        if not (set(said) <= _REQUEST_WORDS and _TELLING.intersection(said)):
+            return match.group()
+        return match.group(1) + match.group(3).capitalize()
+
+    return _REQUEST.sub(take_off, question)
 
 
 _WORD = re.compile(r"[^\W\d_]+")

@@ -40,6 +40,15 @@ def test_the_asked_part_leaves_out_background(question: str, asked: str) -> None
         ("Where did Maher flee?", "Where did Maher flee?"),  # nothing to take off
         ("Do you know if he fled?", "Do you know if he fled?"),  # yes/no: left as asked
         ("Can you tell me about Sednaya?", "Can you tell me about Sednaya?"),  # a request, not a wrapper
+        # Wrappers no list names, told by their words: they address the reader and ask to be told.
+        ("Any idea where did Maher flee to?", "Where did Maher flee to?"),
+        ("I was wondering, in which city did he end up?", "In which city did he end up?"),
+        ("Would you mind telling me who fled?", "Who fled?"),
+        ("Does anybody remember when Aleppo fell?", "When Aleppo fell?"),
+        ("I'm curious why the aides panicked.", "Why the aides panicked."),
+        ("Does the report say when Aleppo fell?", "Does the report say when Aleppo fell?"),  # its own subject
+        ("Is it known where he went?", "Is it known where he went?"),
+        ("Who can tell me when it fell?", "Who can tell me when it fell?"),  # already a question
     ],
 )
 def test_a_polite_wrapper_is_taken_off(question: str, plain: str) -> None:
