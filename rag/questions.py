@@ -19,9 +19,10 @@ from rag.terms import Vocabulary, fold, is_content, names, words
 _PEOPLE = frozenset(words("he she they him her them his hers their theirs"))
 _LOOSE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[a-z])")
 # Opening words of a question typed without "?" ("who sang feel it still", "is the header long").
-_OPENINGS = frozenset(
-    words("what which who whom whose when where why how is are was were do does did can could has have")
-)
+_QUESTION_WORDS = ("what", "which", "who", "whom", "whose", "when", "where", "why", "how")
+_OPENINGS = frozenset(_QUESTION_WORDS + tuple(words("is are was were do does did can could has have")))
+# Before a question word: "with whom", "in which year", "for how long".
+_PREPOSITIONS = ("with", "to", "from", "for", "by", "in", "on", "at", "of", "about", "during", "after", "since")
 
 
 def asked_part(question: str) -> str:
@@ -43,9 +44,12 @@ def asked_part(question: str) -> str:
 
 
 def _asks(sentence: str) -> bool:
-    """Ends in "?", or opens as a question does (typed queries often have no "?")."""
-    first = words(sentence)[:1]
-    return sentence.rstrip("\"')\u201d\u2019 ").endswith("?") or (bool(first) and first[0] in _OPENINGS)
+    """Ends in "?", or opens as a question does (typed queries often have no "?"), a preposition before
+    the question word included ("in which prison was he held")."""
+    said = words(sentence)[:2]
+    if said[:1] and said[0] in _PREPOSITIONS:
+        said = said[1:]
+    return sentence.rstrip("\"')\u201d\u2019 ").endswith("?") or (bool(said) and said[0] in _OPENINGS)
 
 
 # A request to answer what follows, before a question word: "Can you tell me", "Do you happen to know",
@@ -62,10 +66,9 @@ _REQUEST_WORDS = _TELLING | frozenset(
         "to by any chance maybe perhaps just like love want need was am m d be been have has mind out help"
     )
 )
-_QUESTION_WORD = r"(?:what|which|who|whom|whose|when|where|why|how)"
 _REQUEST = re.compile(
     r"(^|[.!?]\s+)((?:[a-z]+(?:['\u2019][a-z]+)?[\s,:]+){1,8}?)"
-    rf"((?:(?:with|to|from|for|by|in|on|at|of|about)\s+)?{_QUESTION_WORD})\b",
+    rf"((?:(?:{'|'.join(_PREPOSITIONS)})\s+)?(?:{'|'.join(_QUESTION_WORDS)}))\b",
     re.IGNORECASE,
 )
 

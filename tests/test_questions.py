@@ -22,6 +22,8 @@ from rag.terms import Vocabulary, names, words
         ("Thanks. Is the palace well defended", "Is the palace well defended"),
         ("Hi there. who is the drummer for guns and roses", "who is the drummer for guns and roses"),
         ("What did the U.S. army do in Iraq?", "What did the U.S. army do in Iraq?"),
+        ("I'm new at Stanford. In which prison was Bilal held", "In which prison was Bilal held"),  # no "?"
+        ("We met in Oslo. In Oslo we talked.", "We met in Oslo. In Oslo we talked."),  # no question word
     ],
 )
 def test_the_asked_part_leaves_out_background(question: str, asked: str) -> None:
