@@ -6,7 +6,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from rag.chunking import CHUNKER_VERSION, chunk_text, make_splitter, sha256
 from rag.config import megabytes
 from rag.embeddings import Embedder
 from rag.errors import StoreUnavailable
-from rag.loaders import Unreadable, format_version, load_document
+from rag.loaders import Document, Unreadable, format_version, load_document
 from rag.schema import Chunk, FileResult, IngestReport
 from rag.store import FileRecord, Store
 
@@ -75,6 +75,8 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
 
 # Told of each page read of a paged file: (source, pages done, pages).
 PageCallback = Callable[[str, int, int], None]
+# Told before each slice of new passages is embedded and written: (passages written, passages to write).
+WriteCallback = Callable[[int, int], None]
 
 
 class IngestCancelled(Exception):
@@ -115,6 +117,7 @@ class Ingestor:
         max_file_mb: float,
         corpus_dir: Path,
         on_page: PageCallback | None = None,
+        on_write: WriteCallback | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -127,11 +130,19 @@ class Ingestor:
         self.failed: list[FileResult] = []
         self.cancel = threading.Event()
         self.on_page = on_page
+        self.on_write = on_write
+        self._read: Mapping[str, Document] = {}
         self._bar: Any = None
         self._page_bar: Any = None
 
-    def run(self, paths: Iterable[Path], progress: bool | None = None) -> IngestReport:
+    def run(
+        self, paths: Iterable[Path], progress: bool | None = None, read: Mapping[str, Document] | None = None
+    ) -> IngestReport:
+        """Index ``paths`` (files or folders). ``read`` holds documents already read, by the sha256 of
+        their bytes: a file with those bytes is not read again (an upload is read once to check it, and
+        reading a scanned PDF is OCR, seconds a page)."""
         t0 = time.perf_counter()
+        self._read = read or {}
         files, roots = discover(paths)
         known = self.store.file_records()
         report = IngestReport()
@@ -205,7 +216,7 @@ class Ingestor:
             chunker = f"{self.chunker}+{version}" if (version := format_version(path)) else self.chunker
             if record and record.complete and record.file_hash == file_hash and record.chunker == chunker:
                 return _Pending(FileResult(source=source, status="unchanged"), [], [], [])
-            doc = load_document(path, data, self._page_progress(source))
+            doc = self._read.get(file_hash) or load_document(path, data, self._page_progress(source))
             chunks = chunk_text(doc.text, source, self.splitter, doc.pages, doc.by_page)
         except IngestCancelled:
             raise
@@ -268,6 +279,8 @@ class Ingestor:
         marked = False
         # A big file is embedded and written a slice at a time: memory stays flat and the bar moves.
         for i in range(0, len(new), _BATCH):
+            if self.on_write is not None:
+                self.on_write(i, len(new))
             if self.cancel.is_set():
                 if marked:
                     self._undo(batch, new[:i])

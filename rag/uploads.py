@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from rag.chunking import sha256
 from rag.config import Settings
 from rag.errors import FileTooLarge, NotFound, RagError, UnreadableDocument, UnsupportedFile
 from rag.factory import build_ingestor
@@ -24,7 +25,7 @@ from rag.writes import check_filename, corpus_lock, remove_leftovers, write_file
 
 # Uploads and deletes that may wait for their turn (one runs at a time); more get 503 with Retry-After.
 MAX_WAITING_WRITES = 16
-# Told of each page of an upload read: (stage: "reading" or "indexing", pages done, pages).
+# Told of an upload's progress: ("reading", pages done, pages) or ("indexing", passages written, passages).
 UploadProgress = Callable[[str, int, int], None]
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,9 @@ class Documents:
 
         Everything is checked before the file is written, so a bad upload never replaces a good
         document of the same name. A crash between the file's move and the end of its indexing is
-        repaired by ``reconcile`` at the next start. ``progress`` is told of each page read ("reading"
-        while checked, "indexing" while indexed); setting ``cancel`` stops at the next page or batch,
+        repaired by ``reconcile`` at the next start. ``progress`` is told of each page read ("reading",
+        done, pages) and, before each batch of passages is written, of the passages written ("indexing",
+        done, passages); setting ``cancel`` stops at the next page or batch,
         leaving the folder and the index as they were (status "skipped", reason "cancelled").
         """
         name = self.check_upload(filename, len(data))
@@ -85,7 +87,7 @@ class Documents:
 
         with ticket or self.writes.admit():
             try:
-                load_document(Path(name), data, reading)  # in turn: parsing a large PDF is real work
+                document = load_document(Path(name), data, reading)  # in turn: parsing a large PDF is real work
             except Unreadable as exc:
                 raise UnreadableDocument(f"{name}: {exc}") from exc
             except IngestCancelled:
@@ -99,9 +101,9 @@ class Documents:
                 write_file(dest, data)
                 ingestor = build_ingestor(self.settings, self.store)
                 if progress is not None:
-                    ingestor.on_page = lambda _source, done, total: progress("indexing", done, total)
-                ingestor.cancel = cancel  # checked at each page and batch of the run
-                report = ingestor.run([dest], progress=False)
+                    ingestor.on_write = lambda done, total: progress("indexing", done, total)
+                ingestor.cancel = cancel  # checked at each batch of the run
+                report = ingestor.run([dest], progress=False, read={sha256(data): document})  # read once
                 if report.cancelled:  # the index took the write back: the folder does the same
                     if before is None:
                         dest.unlink(missing_ok=True)

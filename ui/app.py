@@ -250,6 +250,10 @@ def _discard(upload: Path) -> None:
             upload.parent.rmdir()
 
 
+def _upload_stage(stage: str, done: int, total: int) -> str:
+    return f"reading page {done} of {total}" if stage == "reading" else f"indexing, {done} of {total} passages written"
+
+
 class _Upload:
     """One upload indexed on a thread of its own, so the UI can show its pages as they are read."""
 
@@ -368,7 +372,7 @@ def build_ui(service: RagService) -> gr.Blocks:
                     pages: list[tuple[str, int, int]] = []
                     work = _Upload(service, name, file.read_bytes(), cancel, pages.append)
                     while not work.done.wait(0.3):
-                        where = f"{pages[-1][0]} page {pages[-1][1]} of {pages[-1][2]}" if pages else "indexing"
+                        where = _upload_stage(*pages[-1]) if pages else "reading"
                         yield "\n".join([*lines, f"- **{name}**: {where}…"]), gr.skip(), gr.skip(), gr.skip()
                     result = work.outcome()
                     if result.reason == "cancelled":
