@@ -15,7 +15,7 @@ import logging
 import re
 from difflib import SequenceMatcher
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import httpx
 from pydantic import BaseModel, Field, StrictInt
@@ -58,6 +58,13 @@ class Box(BaseModel):
     height: float
 
 
+class PageMarks(BaseModel):
+    page: int = Field(description="1-based.")
+    page_width: float = Field(description="Page size in PDF points (1/72 inch).")
+    page_height: float
+    boxes: list[Box] = Field([], description="Where the cited words are on this page.")
+
+
 class SourceView(BaseModel):
     document_id: str
     source: str
@@ -79,6 +86,9 @@ class SourceView(BaseModel):
     page_width: float | None = Field(None, description="Page size in PDF points (1/72 inch).")
     page_height: float | None = None
     boxes: list[Box] = Field([], description="Where the cited sentences are on the page.")
+    also: list[PageMarks] = Field(
+        [], description="Other pages the cited sentences run onto (across a page break), with where they are on each."
+    )
 
 
 class CitationRef(BaseModel):
@@ -255,7 +265,8 @@ def _page_view(
     view: SourceView, data: bytes, passage: str, page: int | None, passage_pages: tuple[int, int] | None
 ) -> None:
     """Make ``view`` a page view: the page asked for, else the one of the passage's pages (all pages when
-    the index does not know them) that holds most of its words, with the boxes of those words."""
+    the index does not know them) that holds most of its words, with the boxes of those words, and the
+    other pages it runs onto in ``also``."""
     import pypdfium2 as pdfium
 
     with _PDFIUM:
@@ -268,10 +279,11 @@ def _page_view(
             pages = len(pdf)
             if page is not None and not 1 <= page <= pages:
                 raise PassageGone(f"'{view.source}' has {pages} pages, no page {page}")
-            found: dict[int, tuple[int, int, int]] = {}
+            found: dict[int, Hit] = {}
+            known = not page and passage_pages is not None and passage_pages[1] <= pages
             if page:
                 candidates = [page]
-            elif passage_pages and passage_pages[1] <= pages:
+            elif known and passage_pages:
                 candidates = list(range(passage_pages[0], passage_pages[1] + 1))
             else:
                 candidates = list(range(1, pages + 1))
@@ -280,35 +292,58 @@ def _page_view(
                 hit = locate(textpage.get_text_range(), passage)
                 if hit:
                     found[number] = hit
-            # The page that holds most of the passage's words, else the page asked for, else the first.
-            best = max(found, key=lambda n: found[n][2], default=candidates[0])
-            pdf_page = pdf[best - 1]
-            left, bottom, right, top = pdf_page.get_cropbox()
-            width, height = right - left, top - bottom
-            boxes: list[Box] = []
-            if best in found:
-                textpage = pdf_page.get_textpage()
-                a, b, _ = found[best]
-                for i in range(textpage.count_rects(a, b - a)):
-                    x0, y0, x1, y1 = textpage.get_rect(i)
-                    boxes.append(
-                        Box(
-                            left=(x0 - left) / width,
-                            top=(top - y1) / height,
-                            width=(x1 - x0) / width,
-                            height=(y1 - y0) / height,
-                        )
-                    )
-            else:
+            # The page that holds most of the passage's words, else the page asked for, else the first;
+            # the passage's other pages (as the index knows them) that hold another part of it are marked
+            # too: a part, not the same words again (a line repeated on every page).
+            best = max(found, key=lambda n: found[n].words, default=candidates[0])
+            shown = _marks(pdf, best, found.get(best))
+            also = []
+            if known and best in found:
+                main = found[best]
+                parts = [n for n in sorted(found) if found[n].last < main.first or found[n].first > main.last]
+                also = [_marks(pdf, n, found[n]) for n in parts]
+            if best not in found:
                 view.note = "The passage was not found in the page's text layer (a scanned page?): it is not marked."
         finally:
             pdf.close()
     view.kind, view.page, view.pages = "page", best, pages
-    view.page_width, view.page_height, view.boxes = round(width, 2), round(height, 2), boxes
+    view.page_width, view.page_height, view.boxes, view.also = shown.page_width, shown.page_height, shown.boxes, also
 
 
-def locate(page_text: str, passage: str) -> tuple[int, int, int] | None:
-    """Where ``passage`` is in ``page_text``: (start, end, words matched), or None.
+def _marks(pdf: Any, number: int, hit: Hit | None) -> PageMarks:
+    """Page ``number``'s size and the boxes of the characters ``hit`` spans on it (none without a hit)."""
+    pdf_page = pdf[number - 1]
+    left, bottom, right, top = pdf_page.get_cropbox()
+    width, height = right - left, top - bottom
+    boxes: list[Box] = []
+    if hit:
+        textpage = pdf_page.get_textpage()
+        for i in range(textpage.count_rects(hit.start, hit.end - hit.start)):
+            x0, y0, x1, y1 = textpage.get_rect(i)
+            boxes.append(
+                Box(
+                    left=(x0 - left) / width,
+                    top=(top - y1) / height,
+                    width=(x1 - x0) / width,
+                    height=(y1 - y0) / height,
+                )
+            )
+    return PageMarks(page=number, page_width=round(width, 2), page_height=round(height, 2), boxes=boxes)
+
+
+class Hit(NamedTuple):
+    """Where a passage is on a page: characters [start, end) of the page's text, the passage's words
+    matched, and the first and last of them (indexes into the passage's words)."""
+
+    start: int
+    end: int
+    words: int
+    first: int
+    last: int
+
+
+def locate(page_text: str, passage: str) -> Hit | None:
+    """Where ``passage`` is in ``page_text``, or None.
 
     Matched by words, since a page's text layer and the text the loader extracted differ in spacing,
     line breaks, hyphenation and ligatures. Runs of three or more words in order anchor the match; a
@@ -327,7 +362,13 @@ def locate(page_text: str, passage: str) -> tuple[int, int, int] | None:
     # Blocks far from the anchor (further than the passage is long) are the same words elsewhere.
     near = [b for b in solid if abs(b.a - anchor.a) <= len(cited) + 2]
     first, last = min(b.a for b in near), max(b.a + b.size for b in near) - 1
-    return page_words[first][0], page_words[last][1], sum(b.size for b in near)
+    return Hit(
+        page_words[first][0],
+        page_words[last][1],
+        sum(b.size for b in near),
+        min(b.b for b in near),
+        max(b.b + b.size for b in near) - 1,
+    )
 
 
 def render_page(settings: Settings, store: Store, doc_id: str, page: int, scale: float = DEFAULT_SCALE) -> bytes:

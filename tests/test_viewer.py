@@ -19,8 +19,11 @@ from PIL import Image
 from api.app import create_app
 from rag.config import Settings
 from rag.factory import build_ingestor, build_store
+from rag.service import RagService
+from rag.sources import build_view
 from rag.store import document_id
 from tests.pdfs import pdf
+from ui.app import _view_body
 
 KEY = "viewer-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -286,3 +289,39 @@ def test_a_moved_pdf_is_shown_from_the_index_without_a_page(tmp_path: Path) -> N
         assert view["text"][view["highlight"]["start"] : view["highlight"]["end"]] == cite["text"]
         image = site.client.get(f"/api/documents/{document_id('report.pdf')}/pages/1", headers=AUTH)
         assert image.status_code == 404 and "changed since it was indexed" in image.json()["detail"]
+
+
+def test_a_passage_across_a_page_break_is_marked_on_both_pages(tmp_path: Path) -> None:
+    """The cited sentences end a page and start the next: the view marks each part on its own page."""
+    # Short pages, so one passage (chunk) holds the end of the first and the start of the second.
+    first = [FILLER[0], "The lighthouse of Port Ellery was painted green in 1911 by the harbour master."]
+    second = ["Ada Quill kept its lamp until 1932, when the lens went to the museum.", FILLER[5]]
+    data = pdf([body_page(first), body_page(second)])
+    with open_site(tmp_path, {"straddle.pdf": data}) as site:
+        chunk = next(c for c in build_store(site.settings).all_chunks() if "Ada Quill" in c.text)
+        assert (chunk.page, chunk.page_end) == (1, 2)
+        start = chunk.start + chunk.text.index("The lighthouse")
+        end = chunk.start + chunk.text.index("to the museum.") + len("to the museum.")
+        cite = {"source": "straddle.pdf", "start": start, "end": end, "chunk_id": chunk.id}
+
+        view = site.view(cite).json()
+        assert view["kind"] == "page" and view["pages"] == 2
+        assert [view["page"], *(m["page"] for m in view["also"])] == [1, 2]  # the larger part first
+        assert "lighthouse of Port Ellery was painted green" in text_in_boxes(data, 1, view["boxes"])
+        marked = text_in_boxes(data, 2, view["also"][0]["boxes"])
+        assert "Ada Quill kept its lamp until 1932" in marked and "Line 5" not in marked
+
+        # A page asked for is that page alone. A line on one page is not marked on the other, where a
+        # line of the same words but one ("Line 0 of the annual report ...") stands.
+        assert site.view(cite, page=2).json()["also"] == []
+        s = chunk.start + chunk.text.index("Line 5")
+        view = site.view({**cite, "start": s, "end": s + len(FILLER[5])}).json()
+        assert view["page"] == 2 and view["also"] == []
+
+        # The web UI's viewer shows both pages, in order, each with its part boxed.
+
+        service = RagService(site.settings)
+        shown = build_view(site.settings, service.store, document_id("straddle.pdf"), start, end, chunk.id)
+        body = _view_body(service, shown, "[1] straddle.pdf", stale=False)
+        assert "pages 1 and 2 of 2" in body
+        assert body.index("alt='page 1'") < body.index("alt='page 2'") and body.count("class='box'") >= 2

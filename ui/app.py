@@ -29,7 +29,7 @@ from rag.loaders import SUPPORTED
 from rag.reports import render_chart_svg, timing_line
 from rag.schema import Answer, Citation, FileResult, Turn
 from rag.service import RagService
-from rag.sources import SourceView, build_view, check, render_page
+from rag.sources import Box, SourceView, build_view, check, render_page
 from rag.store import document_id
 
 CSS = """
@@ -171,19 +171,15 @@ def view_html(service: RagService, answers: list[Answer | None], request: str) -
 
 
 def _view_body(service: RagService, view: SourceView, label: str, stale: bool) -> str:
-    meta = label + (f" · page {view.page} of {view.pages}" if view.kind == "page" else "")
+    shown = sorted([(view.page, view.boxes)] + [(m.page, m.boxes) for m in view.also]) if view.page else []
+    numbers = " and ".join(str(n) for n, _ in shown)
+    meta = label + (f" · page{'s' if len(shown) > 1 else ''} {numbers} of {view.pages}" if view.kind == "page" else "")
     if stale:
         meta += " · <span class='stale-badge'>changed since this answer</span>"
     note = f"<p class='note'>{html.escape(view.note)}</p>" if view.note else ""
-    if view.kind == "page" and view.page:
-        png = render_page(service.settings, service.store, view.document_id, view.page, UI_PAGE_SCALE)
-        boxes = "".join(
-            f"<div class='box' style='left:{b.left:.3%};top:{b.top:.3%};width:{b.width:.3%};height:{b.height:.3%}'>"
-            "</div>"
-            for b in view.boxes
-        )
-        image = f"<img alt='page {view.page}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-        return f"<div class='meta'>{meta}</div><div class='page'>{image}{boxes}</div>{note}"
+    if view.kind == "page" and shown:
+        pages = "".join(_page_html(service, view.document_id, n, boxes) for n, boxes in shown)
+        return f"<div class='meta'>{meta}</div>{pages}{note}"
     h = view.highlight
     text = (
         html.escape(view.text[: h.start])
@@ -248,6 +244,17 @@ def _discard(upload: Path) -> None:
     if upload.parent.resolve() != Path(get_upload_folder()).resolve():
         with contextlib.suppress(OSError):
             upload.parent.rmdir()
+
+
+def _page_html(service: RagService, document_id: str, page: int, boxes: list[Box]) -> str:
+    """A page image with the cited words boxed (a passage across a page break shows each of its pages)."""
+    png = render_page(service.settings, service.store, document_id, page, UI_PAGE_SCALE)
+    marks = "".join(
+        f"<div class='box' style='left:{b.left:.3%};top:{b.top:.3%};width:{b.width:.3%};height:{b.height:.3%}'></div>"
+        for b in boxes
+    )
+    image = f"<img alt='page {page}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+    return f"<div class='page'>{image}{marks}</div>"
 
 
 def _upload_stage(stage: str, done: int, total: int) -> str:
