@@ -297,7 +297,7 @@ def _page_view(
             # too: a part, not the same words again (a line repeated on every page).
             best = max(found, key=lambda n: found[n].words, default=candidates[0])
             shown = _marks(pdf, best, found.get(best))
-            also = []
+            also: list[PageMarks] = []
             if known and best in found:
                 main = found[best]
                 parts = [n for n in sorted(found) if found[n].last < main.first or found[n].first > main.last]
