@@ -48,13 +48,16 @@ def _run(as_json: bool, fn: Callable[[], T]) -> T:
         raise typer.Exit(130) from None
 
 
-def _print_answer(answer: Answer, as_json: bool, streamed: bool = False) -> None:
+def _print_answer(answer: Answer, as_json: bool, settings: Settings) -> None:
+    from rag.sources import edited_since_indexed
+
+    # The index answers from the files as they were ingested: say when a cited one was edited since.
+    edited = edited_since_indexed(settings, answer)
     if as_json:
         fields = {"answer", "citations", "abstained", "grounded", "timings_ms", "abstain_reason", "abstain_detail"}
-        print(json.dumps(answer.model_dump(include={*fields, "nearest"} if answer.abstained else fields)))
+        shown = answer.model_dump(include={*fields, "nearest"} if answer.abstained else fields)
+        print(json.dumps({**shown, "edited_since_indexed": edited}))
         return
-    if streamed:
-        print()  # the streamed raw text is replaced by the checked answer below
     print(answer.answer)
     if answer.abstain_detail:
         print(f"  ({answer.abstain_detail})")
@@ -63,6 +66,10 @@ def _print_answer(answer: Answer, as_json: bool, streamed: bool = False) -> None
     for c in answer.citations or answer.nearest:
         excerpt = " ".join(c.text.split())
         print(f"  [{c.n}] {where(c)} (chars {c.start}-{c.end}, score {c.score:.2f}): {excerpt[:200]}")
+    for source in edited:
+        print(
+            f"  note: {source} was edited or removed since it was indexed: run 'rag ingest' to answer from it as it is"
+        )
 
 
 @app.command()
@@ -141,7 +148,7 @@ def ask(
         from rag.factory import build_engine
 
         validate_question(question, settings.max_question_chars)  # fail before loading any model
-        _print_answer(build_engine(settings).ask(question, k=k), as_json)
+        _print_answer(build_engine(settings).ask(question, k=k), as_json, settings)
 
     _run(as_json, go)
 
@@ -179,7 +186,7 @@ def chat(k: KOpt = None, llm: LlmOpt = None, as_json: JsonOpt = False) -> None:
                 continue
             if interactive:
                 print("\r\033[K", end="")  # clear the streamed line; the checked answer follows
-            _print_answer(answer, as_json)
+            _print_answer(answer, as_json, settings)
             history += [Turn(role="user", content=question), Turn(role="assistant", content=answer.answer)]
 
     _run(as_json, go)

@@ -419,6 +419,22 @@ def stamp(answer: Answer, store: Store) -> Answer:
     return answer
 
 
+def edited_since_indexed(settings: Settings, answer: Answer) -> list[str]:
+    """The files an answer cites (or shows as nearest) that no longer hold, on disk, what was indexed:
+    edited or removed since the last ingest, so the answer may not say what they say now. Read from the
+    corpus folder, hashed, compared with the stamp (``stamp``) of each citation."""
+    indexed = {c.source: c.file_sha256 for c in [*answer.citations, *answer.nearest] if c.file_sha256}
+    edited = []
+    for source, file_hash in indexed.items():
+        try:
+            data = source_path(source, settings.corpus_dir).read_bytes()
+        except OSError:
+            data = None
+        if data is None or sha256(data) != file_hash:
+            edited.append(source)
+    return edited
+
+
 def check(store: Store, citations: list[CitationRef] | list[Citation]) -> tuple[str, list[CitationCheck]]:
     """The index version now, and per citation whether its file changed or went since it was made.
 

@@ -75,6 +75,7 @@ def test_ingest_ask_docs_with_json(settings: Settings) -> None:
     cite = out["citations"][0]
     assert set(cite) >= {"n", "source", "chunk_id", "text", "start", "end", "score"}
     assert "fled to Iraq" in cite["text"]
+    assert out["edited_since_indexed"] == []
 
     cup = json.loads(rag(settings, "ask", "Who won the 2022 World Cup?", "--json").stdout)
     assert cup["abstained"] is True and cup["citations"] == []
@@ -85,6 +86,21 @@ def test_ingest_ask_docs_with_json(settings: Settings) -> None:
     listing = json.loads(rag(settings, "docs", "--json").stdout)
     assert listing["documents"][0]["source"] == "syria-assad-fall.txt"
     assert listing["documents"][0]["chunks"] == first["chunks_total"]
+
+
+def test_an_answer_says_when_a_cited_file_was_edited_since_it_was_indexed(settings: Settings) -> None:
+    rag(settings, "ingest")
+    article = settings.corpus_dir / "syria-assad-fall.txt"
+    article.write_text(article.read_text().replace("fled to Iraq", "fled to Oman"))  # not ingested again
+    out = json.loads(rag(settings, "ask", MAHER, "--json").stdout)
+    assert "Iraq" in out["answer"] and out["edited_since_indexed"] == ["syria-assad-fall.txt"]
+    text = rag(settings, "ask", MAHER).stdout
+    assert "note: syria-assad-fall.txt was edited or removed since it was indexed" in text
+
+    rag(settings, "ingest")
+    assert json.loads(rag(settings, "ask", MAHER, "--json").stdout)["edited_since_indexed"] == []
+    article.unlink()  # removed, not ingested: the index still answers from it, and says so
+    assert json.loads(rag(settings, "ask", MAHER, "--json").stdout)["edited_since_indexed"] == ["syria-assad-fall.txt"]
 
 
 def test_chat_answers_follow_ups_in_json(indexed_settings: Settings) -> None:
