@@ -2,9 +2,9 @@
 
 Eval sets hold one plain sentence per question; people write "I'm writing a report for my class at
 Stanford. Where did Maher al-Assad flee to?" or "Can you tell me where he fled?". Read literally,
-the background's names look like the subject (declined as "not in the documents") and the polite
-wrapper makes the model lean to declining or answer "Yes, ...". These functions give the checks and
-the model the question itself.
+the background's names look like the subject (declined as "not in the documents"), the polite
+wrapper makes the model lean to declining or answer "Yes, ...", and a name typed with a slip is
+repeated in the answer. These functions give the checks and the model the question itself.
 """
 
 from __future__ import annotations
