@@ -43,9 +43,20 @@ def normalize(text: str) -> str:
 
 
 def contains_answer(prediction: str, golds: Sequence[str]) -> bool:
-    """One of the gold answers appears in the normalised prediction as whole words."""
-    pred = f" {normalize(prediction)} "
-    return any(f" {normalize(g)} " in pred for g in golds if normalize(g))
+    """One of the gold answers appears in the normalised prediction as whole words; a gold "yes" or
+    "no" is the reply's first word ("Yes, there was no speech" does not answer "no")."""
+    pred = normalize(prediction)
+    first = pred.split()[:1]
+    for gold in map(normalize, golds):
+        if gold in _POLAR:
+            if first == [gold]:
+                return True
+        elif gold and f" {gold} " in f" {pred} ":
+            return True
+    return False
+
+
+_POLAR = {"yes", "no"}
 
 
 # The lenient match counts a reply as right when it holds at least this share of a gold answer's
@@ -66,6 +77,8 @@ def lenient_match(prediction: str, golds: Sequence[str], question: str = "") -> 
     reply = content_terms(prediction)
     asked = content_terms(question)
     for gold in golds:
+        if normalize(gold) in _POLAR:
+            continue  # polarity is the first word, as above, never a word found elsewhere
         wanted = content_terms(gold)
         wanted -= covered(wanted, asked)
         if wanted and len(covered(wanted, reply)) / len(wanted) >= LENIENT_RECALL:

@@ -59,6 +59,7 @@ _NUMBER_WORDS = {
     "single",
 }
 _HOW_MUCH = re.compile(r"\bhow (?:many|much)\b", re.I)
+_POLAR = re.compile(r"(?:yes|no)\b", re.I)
 
 
 # Words that frame an answer in the terms of its question ("When did it take place?" - "It took place
@@ -173,6 +174,15 @@ def check_answer(
     cited = [m - 1 for m in markers(text) if 1 <= m <= len(evidence)]
     if not (cited and supported(bare, question, [evidence[i] for i in cited])):
         chosen = attribute(bare, question, evidence, cited)
+        if chosen is None and _POLAR.match(bare):
+            # A yes or a no restates the question, whose words the passages hold either way: no word
+            # check tells them apart, and the local model says yes to about half the false statements
+            # put to it (evals/yesno). Said so, the reader knows to look or to ask what, not whether.
+            return Verdict(
+                declined="not_supported",
+                detail=f"The drafted answer is a yes or no ({bare!r}), which cannot be checked against the "
+                "passages word by word: read the passages below, or ask what they say (who, what, when ...).",
+            )
         if chosen is None:
             return Verdict(declined="not_supported", detail=f"No passage supports the drafted answer: {bare!r}.")
         marks = "".join(f"[{i + 1}]" for i in chosen)

@@ -277,3 +277,18 @@ def test_a_rephrased_set_is_wiki_out_of_corpus_reworded_and_is_what_its_script_b
             k: v for k, v in source.items() if k not in ("id", "question")
         }
     assert not set(phrases["dev"]) & set(phrases["test"])
+
+
+def test_the_yes_no_set_asks_one_yes_and_one_no_per_paragraph_split_by_article() -> None:
+    spec = load_evalset(SETS / "yesno")
+    assert spec.corpus == (SETS / "squad2-heldout" / "docs").resolve() and len(spec.items) == 40
+    docs = {p.stem: p.read_text(encoding="utf-8") for p in spec.corpus.glob("*.txt")}
+    answers: dict[str, list[str]] = {}
+    for item in spec.items:
+        (doc,) = item.supporting_doc_ids
+        assert item.kind == "answerable" and item.answers in (["yes"], ["no"]), item.id
+        assert len(item.evidence) == 1 and item.evidence[0] in docs[doc], item.id  # the deciding sentence
+        answers.setdefault(doc, []).extend(item.answers)
+    assert all(sorted(a) == ["no", "yes"] for a in answers.values())
+    titles = {split: {r["title"] for r in rows_of("yesno") if r["split"] == split} for split in ("dev", "test")}
+    assert titles == {"dev": {"Imperialism", "Islamism"}, "test": {"Immune_system", "Steam_engine", "Warsaw"}}

@@ -225,3 +225,18 @@ def test_answers_reused_from_the_cache_are_not_timed() -> None:
     reused = score("test", item, Answer(answer="x", abstained=True, timings_ms={"total": 5}), [], 1.0, cached=True)
     s = summarize([timed, reused], k=4)
     assert s.latency_p50_ms == 6000 and s.timed_questions == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "gold", "right"),
+    [
+        ("Yes, Maher al-Assad fled to Iraq [1].", "yes", True),
+        ("No, the speech was never given [1].", "no", True),
+        ("Yes, there was no speech [1].", "no", False),  # "no" elsewhere is not the answer's polarity
+        ("No, he fled to Iraq.", "yes", False),
+        ("The documents do not say.", "no", False),
+    ],
+)
+def test_a_yes_or_no_gold_answer_is_the_replys_first_word(reply: str, gold: str, right: bool) -> None:
+    assert m.contains_answer(reply, [gold]) is right
+    assert m.lenient_match(reply, [gold], "Did he flee?") is right

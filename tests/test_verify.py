@@ -75,3 +75,12 @@ def test_a_question_about_what_is_not_so_needs_a_passage_that_says_something_is_
 
 def test_no_passages_means_nothing_can_support_the_answer() -> None:
     assert check_answer("Maher al-Assad fled to Iraq [1].", MAHER, []).declined == "not_supported"
+
+
+@pytest.mark.parametrize(
+    "draft", ["Yes, Maher al-Assad fled to Moscow [1].", "No, Maher al-Assad did not flee to Moscow [2]."]
+)
+def test_a_yes_or_no_the_words_cannot_confirm_says_why(draft: str) -> None:
+    # The passages hold the question's words whether the answer is yes or no; the reader is told so.
+    verdict = check_answer(draft, "Did Maher al-Assad flee to Moscow?", PASSAGES)
+    assert verdict.declined == "not_supported" and "a yes or no" in verdict.detail and "ask what" in verdict.detail
