@@ -195,12 +195,16 @@ class QAEngine:
             return declined
         # Markers still number ``passages`` here; ``resolve`` renumbers them by first appearance.
         others = [i for i in range(len(passages)) if i not in cited]
-        against = conflicting(
-            strip_markers(text),
-            question,
-            [passages[i] for i in cited],
-            [passages[i] for i in others],
-            self.retriever.embedder,
+        against = (
+            []
+            if verdict.quoted
+            else conflicting(  # a quote states no one answer to contradict
+                strip_markers(text),
+                question,
+                [passages[i] for i in cited],
+                [passages[i] for i in others],
+                self.retriever.embedder,
+            )
         )
         if against:
             # Both sides, cited: a planted or outdated document must not win silently.
@@ -209,7 +213,7 @@ class QAEngine:
             text += f" However, the documents disagree: {sides} {'says' if len(against) == 1 else 'say'} otherwise."
         clean, citations = resolve(text, passages)
         answer = Answer(answer=clean, citations=citations, grounded=True, conflicting=bool(against))
-        answer.checks = {"judge_prob": judged}
+        answer.checks = {"judge_prob": judged, **({"quoted": True} if verdict.quoted else {})}
         return answer
 
     def judge(self, question: str, cited: list[ScoredChunk]) -> float | None:

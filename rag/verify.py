@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rag.chunking import sentence_spans
 from rag.citations import is_abstention, markers, strip_markers
 from rag.schema import AbstainReason
 from rag.terms import content_terms, covered
@@ -143,6 +144,7 @@ class Verdict:
     cited: tuple[int, ...] = ()
     declined: AbstainReason | None = None
     detail: str = ""
+    quoted: bool = False  # the documents' sentences in place of a yes or no (``quote``): it claims nothing
 
 
 def check_answer(
@@ -177,8 +179,9 @@ def check_answer(
         if chosen is None and _POLAR.match(bare):
             # A yes or a no restates the question, whose words the passages hold either way: no word
             # check tells them apart, and the local model says yes to about half the false statements
-            # put to it (evals/yesno). Said so, the reader knows to look or to ask what, not whether.
-            return Verdict(
+            # put to it (evals/yesno). The documents' own sentence is given instead, for the reader to
+            # judge; without one close enough, the abstention says why.
+            return quote(question, evidence) or Verdict(
                 declined="not_supported",
                 detail=f"The drafted answer is a yes or no ({bare!r}), which cannot be checked against the "
                 "passages word by word: read the passages below, or ask what they say (who, what, when ...).",
@@ -195,6 +198,24 @@ def check_answer(
             detail="The question asks about what is not so; the cited passages say no such thing.",
         )
     return Verdict(text=text, cited=tuple(cited))
+
+
+def quote(question: str, evidence: list[str]) -> Verdict | None:
+    """The sentences of the passages holding the most of the question's words and numbers (at least
+    ``MIN_SUPPORT`` of them; two when two tie), quoted and cited: 'The documents say: "..." [n]'. None
+    when no sentence holds enough."""
+    asked = _facts(question, spelled=True) - _FRAME
+    found = [
+        (len(covered(asked, _facts(text[a:b], spelled=True))), i, text[a:b].strip())
+        for i, text in enumerate(evidence)
+        for a, b in sentence_spans(text)
+    ]
+    most = max((words for words, _, _ in found), default=0)
+    if not asked or most < MIN_SUPPORT * len(asked):
+        return None
+    best = [(i, sentence) for words, i, sentence in found if words == most][:2]  # in the passages' order
+    said = " and ".join(f'"{sentence}" [{i + 1}]' for i, sentence in best)
+    return Verdict(text=f"The documents say: {said}", cited=tuple(dict.fromkeys(i for i, _ in best)), quoted=True)
 
 
 def supported(answer: str, question: str, evidence: list[str]) -> bool:

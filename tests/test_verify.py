@@ -77,10 +77,28 @@ def test_no_passages_means_nothing_can_support_the_answer() -> None:
     assert check_answer("Maher al-Assad fled to Iraq [1].", MAHER, []).declined == "not_supported"
 
 
-@pytest.mark.parametrize(
-    "draft", ["Yes, Maher al-Assad fled to Moscow [1].", "No, Maher al-Assad did not flee to Moscow [2]."]
+EXIT = (
+    "Attempts by foreign diplomats to negotiate a peaceful exit for Mr. al-Assad were unsuccessful, as his "
+    "military intelligence reports detailed a swift collapse of his forces."
 )
-def test_a_yes_or_no_the_words_cannot_confirm_says_why(draft: str) -> None:
-    # The passages hold the question's words whether the answer is yes or no; the reader is told so.
-    verdict = check_answer(draft, "Did Maher al-Assad flee to Moscow?", PASSAGES)
+
+
+def test_a_yes_or_no_is_given_as_the_documents_sentence() -> None:
+    # "failed" is not in the passage ("unsuccessful"); a yes or no is not checkable word by word anyway.
+    verdict = check_answer(
+        "No, the foreign diplomats failed to negotiate a peaceful exit for al-Assad [2].",
+        "Did the foreign diplomats succeed in negotiating a peaceful exit for al-Assad?",
+        [MOSCOW, EXIT],
+    )
+    assert verdict == Verdict(text=f'The documents say: "{EXIT}" [2]', cited=(1,), quoted=True)
+
+
+def test_a_quote_gives_both_sentences_when_two_hold_as_much_of_the_question() -> None:
+    # Each holds three of "maher", "al", "assad", "flee", "moscow": the reader sees who went where.
+    verdict = check_answer("Yes, Maher al-Assad fled to Moscow [1].", "Did Maher al-Assad flee to Moscow?", PASSAGES)
+    assert verdict == Verdict(text=f'The documents say: "{MOSCOW}" [1] and "{IRAQ}" [2]', cited=(0, 1), quoted=True)
+
+
+def test_a_yes_or_no_with_no_sentence_close_to_the_question_says_why_it_is_declined() -> None:
+    verdict = check_answer("Yes, the ferry leaves at nine [1].", "Does the ferry to Skagen leave at nine?", PASSAGES)
     assert verdict.declined == "not_supported" and "a yes or no" in verdict.detail and "ask what" in verdict.detail
