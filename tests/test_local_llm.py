@@ -51,10 +51,10 @@ def test_a_name_typed_one_letter_off_is_answered_as_the_article_spells_it(engine
 def test_a_yes_no_question_gets_the_articles_sentence_not_a_yes_or_no(engine: QAEngine) -> None:
     # The model's yes or no cannot be checked word by word (it says yes to about half the false
     # statements of evals/yesno): the sentence that decides it is quoted instead of "The documents do not say."
-    answer = engine.ask("Did the foreign diplomats succeed in negotiating a peaceful exit for al-Assad?")
+    answer = engine.ask("Did Maher al-Assad flee to Iraq?")
     assert not answer.abstained, answer.abstain_detail
-    assert answer.answer.startswith('The documents say: "') and "were unsuccessful" in answer.answer
-    assert answer.checks.get("quoted") and any("were unsuccessful" in c.text for c in answer.citations)
+    assert answer.answer.startswith('The documents say: "') and "also fled to Iraq" in answer.answer
+    assert answer.checks.get("quoted") and any("fled to Iraq" in c.text for c in answer.citations)
 
 
 @pytest.mark.parametrize("question", ["Who won the 2022 World Cup?", "Who became president after al-Assad?"])
