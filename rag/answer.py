@@ -195,17 +195,15 @@ class QAEngine:
             return declined
         # Markers still number ``passages`` here; ``resolve`` renumbers them by first appearance.
         others = [i for i in range(len(passages)) if i not in cited]
-        against = (
-            []
-            if verdict.quoted
-            else conflicting(  # a quote states no one answer to contradict
+        against: list[ScoredChunk] = []
+        if not verdict.quoted:  # a quote states no one answer to contradict
+            against = conflicting(
                 strip_markers(text),
                 question,
                 [passages[i] for i in cited],
                 [passages[i] for i in others],
                 self.retriever.embedder,
             )
-        )
         if against:
             # Both sides, cited: a planted or outdated document must not win silently.
             log.info("conflicting passages: %r", [p.chunk.text for p in against])

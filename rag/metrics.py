@@ -42,6 +42,9 @@ def normalize(text: str) -> str:
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
+_POLAR = {"yes", "no"}  # gold answers that are the reply's polarity, never a word found elsewhere in it
+
+
 def contains_answer(prediction: str, golds: Sequence[str]) -> bool:
     """One of the gold answers appears in the normalised prediction as whole words; a gold "yes" or
     "no" is the reply's first word ("Yes, there was no speech" does not answer "no")."""
@@ -54,9 +57,6 @@ def contains_answer(prediction: str, golds: Sequence[str]) -> bool:
         elif gold and f" {gold} " in f" {pred} ":
             return True
     return False
-
-
-_POLAR = {"yes", "no"}
 
 
 # The lenient match counts a reply as right when it holds at least this share of a gold answer's
@@ -78,7 +78,7 @@ def lenient_match(prediction: str, golds: Sequence[str], question: str = "") -> 
     asked = content_terms(question)
     for gold in golds:
         if normalize(gold) in _POLAR:
-            continue  # polarity is the first word, as above, never a word found elsewhere
+            continue  # its first word, as in ``contains_answer``
         wanted = content_terms(gold)
         wanted -= covered(wanted, asked)
         if wanted and len(covered(wanted, reply)) / len(wanted) >= LENIENT_RECALL:
