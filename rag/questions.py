@@ -12,15 +12,14 @@ from __future__ import annotations
 import re
 
 from rag.chunking import sentence_spans
-from rag.terms import Vocabulary, fold, is_content, names, words
+from rag.terms import WH_WORDS, Vocabulary, fold, is_content, names, words
 
 # Pronouns for people named before ("Messi moved. Where did he go?"); "it" and "this" mostly point
 # inside their own sentence ("the theory as it used to stand", "among those imprisoned").
 _PEOPLE = frozenset(words("he she they him her them his hers their theirs"))
 _LOOSE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[a-z])")
 # Opening words of a question typed without "?" ("who sang feel it still", "is the header long").
-_QUESTION_WORDS = ("what", "which", "who", "whom", "whose", "when", "where", "why", "how")
-_OPENINGS = frozenset(_QUESTION_WORDS + tuple(words("is are was were do does did can could has have")))
+_OPENINGS = frozenset(WH_WORDS + tuple(words("is are was were do does did can could has have")))
 # Before a question word: "with whom", "in which year", "for how long".
 _PREPOSITIONS = ("with", "to", "from", "for", "by", "in", "on", "at", "of", "about", "during", "after", "since")
 
@@ -68,7 +67,7 @@ _REQUEST_WORDS = _TELLING | frozenset(
 )
 _REQUEST = re.compile(
     r"(^|[.!?]\s+)((?:[a-z]+(?:['\u2019][a-z]+)?[\s,:]+){1,8}?)"
-    rf"((?:(?:{'|'.join(_PREPOSITIONS)})\s+)?(?:{'|'.join(_QUESTION_WORDS)}))\b",
+    rf"((?:(?:{'|'.join(_PREPOSITIONS)})\s+)?(?:{'|'.join(WH_WORDS)}))\b",
     re.IGNORECASE,
 )
 

@@ -28,27 +28,10 @@ _CASED = re.compile(r"[^\W_]+", re.UNICODE)
 STOP_WORDS = frozenset(STOPWORDS_EN_PLUS) - {"won"}
 _local = threading.local()  # a PyStemmer object must not be shared between threads
 
+# The words a question opens with ("with whom", "in which year": after a preposition).
+WH_WORDS = ("what", "which", "who", "whom", "whose", "when", "where", "why", "how")
 # Words that ask or frame rather than name a subject: never a question's key term.
-QUESTION_WORDS = frozenset(
-    {
-        "what",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "when",
-        "where",
-        "why",
-        "how",
-        "many",
-        "much",
-        "did",
-        "does",
-        "do",
-        "was",
-        "were",
-    }
-)
+QUESTION_WORDS = frozenset(WH_WORDS) | {"many", "much", "did", "does", "do", "was", "were"}
 
 
 def fold(text: str) -> str:
