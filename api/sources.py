@@ -13,7 +13,16 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
 from api.deps import ERRORS, Service
-from rag.sources import DEFAULT_SCALE, CitationCheck, CitationRef, SourceView, build_view, check, render_page
+from rag.sources import (
+    DEFAULT_SCALE,
+    CitationCheck,
+    CitationRef,
+    PageMarks,
+    SourceView,
+    build_view,
+    check,
+    render_page,
+)
 
 router = APIRouter(prefix="/api", tags=["sources"], responses=ERRORS)
 
@@ -33,8 +42,15 @@ class ViewQuery(BaseModel):
         return self
 
 
+class PageMarksOut(PageMarks):
+    image_url: str = Field(description="The page image (PNG).")
+
+
 class SourceViewOut(SourceView):
     image_url: str | None = Field(None, description="The page image (PNG), for a page view.")
+    also: list[PageMarksOut] = Field(
+        [], description="Other pages the cited sentences run onto (across a page break), each with its image."
+    )
 
 
 class CheckRequest(BaseModel):
@@ -53,8 +69,15 @@ def view_source(doc_id: DocId, query: Annotated[ViewQuery, Query()], service: Se
     """The document at a cited span: for a PDF its page (an image URL and the boxes to mark), for other
     documents the text around the span; 404 when the document or the passage is gone."""
     view = build_view(service.settings, service.store, doc_id, query.start, query.end, query.chunk_id, query.page)
-    url = f"/api/documents/{doc_id}/pages/{view.page}" if view.kind == "page" else None
-    return SourceViewOut(**view.model_dump(), image_url=url)
+    return SourceViewOut(
+        **view.model_dump(exclude={"also"}),
+        image_url=_page_url(doc_id, view.page) if view.kind == "page" and view.page else None,
+        also=[PageMarksOut(**m.model_dump(), image_url=_page_url(doc_id, m.page)) for m in view.also],
+    )
+
+
+def _page_url(doc_id: str, page: int) -> str:
+    return f"/api/documents/{doc_id}/pages/{page}"
 
 
 @router.get(

@@ -310,6 +310,9 @@ def test_a_passage_across_a_page_break_is_marked_on_both_pages(tmp_path: Path) -
         assert "lighthouse of Port Ellery was painted green" in text_in_boxes(data, 1, view["boxes"])
         marked = text_in_boxes(data, 2, view["also"][0]["boxes"])
         assert "Ada Quill kept its lamp until 1932" in marked and "Line 5" not in marked
+        image = site.client.get(view["also"][0]["image_url"], headers=AUTH)  # each page's own image
+        assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+        assert image.content != site.client.get(view["image_url"], headers=AUTH).content
 
         # A page asked for is that page alone. A line on one page is not marked on the other, where a
         # line of the same words but one ("Line 0 of the annual report ...") stands.
