@@ -138,6 +138,11 @@ class Vocabulary:
         fits = near & self.names
         return fits.pop() if len(fits) == 1 else None
 
+    def named_in(self, question: str) -> list[str]:
+        """The question's words that the documents write as names, however the question types them
+        ("assad's brother went where" -> ["assad"])."""
+        return [w for w in dict.fromkeys(words(question)) if is_content(w) and w in self.names]
+
     def _has(self, word: str) -> bool:
         """The word, its stem, or (from four letters) a longer word it begins."""
         if word in self.words or stem(word) in self.stems:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from rag.chunking import sentence_spans
 from rag.citations import is_abstention, markers, strip_markers
+from rag.questions import asked_part
 from rag.schema import AbstainReason
 from rag.terms import content_terms, covered
 
@@ -19,7 +20,6 @@ from rag.terms import content_terms, covered
 MIN_SUPPORT = 0.6
 
 _WORD = re.compile(r"[a-z0-9]+")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # A number as a value: "1,000" (thousands groups) is 1000; "0.8-1.3" holds 0.8 and 1.3; "COVID-19" holds 19.
 _NUMERAL = re.compile(r"\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?")
 _UNITS = (
@@ -113,11 +113,14 @@ def unsupported_numbers(answer: str, evidence: list[str], question: str = "") ->
 
 
 def answers_the_kind_asked(question: str, answer: str) -> bool:
-    """A "how many / how much" question needs a quantity in the answer, not a related fact."""
+    """A "how many / how much" question needs a quantity in the answer, not a related fact; a number
+    the question gives ("How many were released on December 8?") is not one."""
     if not _HOW_MUCH.search(question):
         return True
     answer = strip_markers(answer)
-    return bool(_NUMBER.search(answer)) or bool(set(_WORD.findall(answer.lower())) & _NUMBER_WORDS)
+    return bool(numbers(answer, spelled=False) - numbers(question, spelled=False)) or bool(
+        set(_WORD.findall(answer.lower())) & _NUMBER_WORDS
+    )
 
 
 # "not", "never", "n't", "non-" ...: a question about what is NOT so ("Where didn't the settlers live?")
@@ -126,13 +129,20 @@ def answers_the_kind_asked(question: str, answer: str) -> bool:
 _NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without|non|cannot)\b|n't\b", re.I)
 
 
+_WHY = re.compile(r"\bwhy\b", re.I)
+
+
 def _negated(text: str) -> bool:
     return bool(_NEGATION.search(text.replace("\u2019", "'")))  # a typographic apostrophe as a plain one
 
 
 def negation_unmet(question: str, evidence: list[str]) -> bool:
-    """The question asks about what is not so, and no evidence passage says anything is not."""
-    return _negated(question) and not any(_negated(e) for e in evidence)
+    """The question asks about what is not so, and no evidence passage says anything is not. Only what
+    is asked counts ("I couldn't find it. Where did he go?" asks no negation), and not a question
+    asking why something is not so ("Why didn't the talks work out?"): its answer is a cause, which
+    passages state without a negation ("were unsuccessful, as ...")."""
+    asked = asked_part(question)
+    return _negated(asked) and not _WHY.search(asked) and not any(_negated(e) for e in evidence)
 
 
 @dataclass(frozen=True)

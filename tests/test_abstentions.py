@@ -58,6 +58,19 @@ def test_names_in_the_background_of_a_question_are_not_its_subject(engine, quest
     assert answer.abstain_reason != "not_in_documents" and answer.checks["not_in_documents"] == []
 
 
+def test_a_paraphrase_about_a_named_subject_is_not_declined_for_its_other_words(engine) -> None:  # type: ignore[no-untyped-def]
+    """Most of its words are not the article's ("ordinary", "people", "reacting"), but it names Damascus and
+    Homs and a passage is close to it: it asks about the article in other words ("residents began to
+    prepare for possible conflict")."""
+    question = "how were ordinary people in damascus reacting once homs fell"
+    assert engine.retriever.vocabulary().unknown(question)[1] == ["ordinary", "people", "reacting"]
+    answer = engine.ask(question)
+    assert answer.checks["not_in_documents"] == [] and answer.checks["best_score"] >= 0.45
+    # the same unknown words about nothing the article names stay another subject
+    assert engine.unknown_subject("how were ordinary people reacting", 0.9) == ["ordinary", "people", "reacting"]
+    assert engine.unknown_subject(question, 0.3) == ["ordinary", "people", "reacting"]  # no passage close
+
+
 def test_the_subject_check_can_be_turned_off(settings: Settings, embedder: Embedder) -> None:
     store = build_store(settings)
     build_ingestor(settings, store).run([settings.corpus_dir], progress=False)

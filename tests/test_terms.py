@@ -93,6 +93,12 @@ def test_unknown_separates_names_from_other_words() -> None:
     assert vocabulary.unknown("who is the drummer for guns and roses") == ([], ["drummer", "guns", "roses"], 3)
 
 
+def test_named_in_finds_the_documents_names_however_typed() -> None:
+    vocabulary = Vocabulary(words("Maher al-Assad fled to Iraq."), names("Maher al-Assad fled to Iraq."))
+    assert vocabulary.named_in("assad's brother went where") == ["assad"]
+    assert vocabulary.named_in("Where did the brother flee?") == []  # "brother" is no name of theirs
+
+
 def test_dotted_abbreviations_are_one_word() -> None:
     assert words("eight U.S. presidents, e.g. Obama") == ["eight", "us", "presidents", "eg", "obama"]
     assert Vocabulary(words("Harvard's alumni include eight U.S. presidents.")).unknown(
@@ -108,6 +114,10 @@ def test_dotted_abbreviations_are_one_word() -> None:
         ("What was a non-religious reason for the massacre?", ["A non-religious reason was the debt."], False),
         ("Which country did not sign the treaty?", ["Spain did not sign the treaty."], False),
         ("Where did the settlers live?", ["British settlers lived along the coast."], False),
+        # the negation is in the background, not in what is asked
+        ("I couldn't find it in the text. Where did the settlers live?", ["Settlers lived on the coast."], False),
+        # why something is not so is answered by its cause, said without a negation
+        ("Why didn't the talks work out?", ["The talks were unsuccessful, as the army collapsed."], False),
     ],
 )
 def test_a_question_about_what_is_not_so_needs_a_passage_that_says_so(

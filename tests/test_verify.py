@@ -54,6 +54,13 @@ def test_a_how_many_question_needs_a_quantity() -> None:
         PASSAGES,
     )
     assert verdict.declined == "wrong_kind"
+    # a date the question gives is not the quantity asked for
+    verdict = check_answer(
+        "Bilal Shahadi was released from Sednaya prison on December 8 [3].",
+        "how many prisoners were released from sednaya on december 8",
+        PASSAGES,
+    )
+    assert verdict.declined == "wrong_kind"
 
 
 @pytest.mark.parametrize("draft", ["", "   ", "The documents do not say.", "The passages do not mention his age."])
