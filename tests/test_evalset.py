@@ -5,12 +5,14 @@ import importlib.util
 import json
 import re
 import tomllib
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from rag.config import Settings
 from rag.evalset import load_evalset
+from rag.terms import fold
 from tests.conftest import ROOT
 from tests.test_cli import Run, rag
 
@@ -292,3 +294,21 @@ def test_the_yes_no_set_asks_one_yes_and_one_no_per_paragraph_split_by_article()
     assert all(sorted(a) == ["no", "yes"] for a in answers.values())
     titles = {split: {r["title"] for r in rows_of("yesno") if r["split"] == split} for split in ("dev", "test")}
     assert titles == {"dev": {"Imperialism", "Islamism"}, "test": {"Immune_system", "Steam_engine", "Warsaw"}}
+
+
+def test_the_fresh_article_set_has_its_gold_in_the_article_and_no_answer_for_the_rest() -> None:
+    spec = load_evalset(SETS / "article-fresh")
+    assert spec.corpus == (ROOT / "corpus").resolve() and len(spec.items) == 60
+    article = (ROOT / "corpus" / "syria-assad-fall.txt").read_text(encoding="utf-8")
+    for item in spec.items:
+        if item.kind == "answerable":
+            assert item.evidence and all(e in article for e in item.evidence), item.id  # verbatim
+            assert any(fold(a) in fold(" ".join(item.evidence)) for a in item.answers), item.id
+        else:
+            assert not item.answers and not item.evidence, item.id
+    counts = Counter((i.kind, i.split) for i in spec.items)
+    assert counts == {
+        (kind, split): n
+        for kind, n in (("answerable", 18), ("unanswerable", 7), ("out_of_corpus", 5))
+        for split in ("dev", "test")
+    }
