@@ -312,3 +312,24 @@ def test_the_fresh_article_set_has_its_gold_in_the_article_and_no_answer_for_the
         for kind, n in (("answerable", 18), ("unanswerable", 7), ("out_of_corpus", 5))
         for split in ("dev", "test")
     }
+
+
+def test_the_fresh_wiki_set_is_split_by_article_with_its_gold_in_the_named_article() -> None:
+    spec = load_evalset(SETS / "wiki-fresh")
+    assert spec.corpus == (SETS / "wiki-out-of-corpus" / "docs").resolve() and len(spec.items) == 60
+    docs = {p.stem: p.read_text(encoding="utf-8") for p in spec.corpus.glob("*.txt")}
+    for item in spec.items:
+        if item.kind == "answerable":
+            (doc,) = item.supporting_doc_ids
+            assert item.evidence and all(e in docs[doc] for e in item.evidence), item.id
+            assert any(fold(a) in fold(" ".join(item.evidence)) for a in item.answers), item.id
+        else:
+            assert not item.answers and not item.evidence, item.id
+    titles = {
+        split: {r["title"] for r in rows_of("wiki-fresh") if r["split"] == split and "title" in r}
+        for split in ("dev", "test")
+    }
+    assert titles == {
+        "dev": {"Harvard_University", "Yuan_dynasty"},
+        "test": {"Computational_complexity_theory", "Force", "Packet_switching"},
+    }
