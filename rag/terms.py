@@ -30,8 +30,12 @@ _local = threading.local()  # a PyStemmer object must not be shared between thre
 
 # The words a question opens with ("with whom", "in which year": after a preposition).
 WH_WORDS = ("what", "which", "who", "whom", "whose", "when", "where", "why", "how")
-# Words that ask or frame rather than name a subject: never a question's key term.
-QUESTION_WORDS = frozenset(WH_WORDS) | {"many", "much", "did", "does", "do", "was", "were"}
+# Words that ask or frame rather than name a subject: never a question's key term. People also ask in
+# the imperative and name the documents themselves ("List the cities the rebels took", "Give me examples
+# of ...", "Summarize the article"): the request, not what it is about.
+_REQUESTS = "list give show tell describe explain summarize summarise summary overview example examples name names"
+REQUEST_WORDS = frozenset((_REQUESTS + " article document documents text").split())
+QUESTION_WORDS = frozenset(WH_WORDS) | {"many", "much", "did", "does", "do", "was", "were"} | REQUEST_WORDS
 
 
 def fold(text: str) -> str:

@@ -93,6 +93,13 @@ def test_unknown_separates_names_from_other_words() -> None:
     assert vocabulary.unknown("who is the drummer for guns and roses") == ([], ["drummer", "guns", "roses"], 3)
 
 
+def test_a_request_and_the_documents_own_name_are_not_the_subject() -> None:
+    vocabulary = Vocabulary(words("The rebels seized the city of Homs."))
+    assert vocabulary.unknown("list the cities the rebels took") == ([], ["took"], 3)  # not 'list'
+    assert vocabulary.unknown("Summarize the article.") == ([], [], 0)
+    assert vocabulary.unknown("Which towns did the insurgents grab?") == ([], ["towns", "insurgents", "grab"], 3)
+
+
 def test_named_in_finds_the_documents_names_however_typed() -> None:
     vocabulary = Vocabulary(words("Maher al-Assad fled to Iraq."), names("Maher al-Assad fled to Iraq."))
     assert vocabulary.named_in("assad's brother went where") == ["assad"]
