@@ -17,7 +17,10 @@ from rag.terms import WH_WORDS, Vocabulary, fold, is_content, names, words
 # Pronouns for people named before ("Messi moved. Where did he go?"); "it" and "this" mostly point
 # inside their own sentence ("the theory as it used to stand", "among those imprisoned").
 _PEOPLE = frozenset(words("he she they him her them his hers their theirs"))
-_LOOSE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[a-z])")
+# Where typed text starts a new sentence without a capital ("Hi there. who sang ..."), and where a
+# background ends before the question in one sentence ("For my CS class: what's ...", "I'm following the
+# story - what was ...").
+_LOOSE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[a-z])|(?<=:)\s+|\s+[-\u2013\u2014]\s+")
 # Opening words of a question typed without "?" ("who sang feel it still", "is the header long").
 _OPENINGS = frozenset(WH_WORDS + tuple(words("is are was were do does did can could has have")))
 # Before a question word: "with whom", "in which year", "for how long".
@@ -29,17 +32,21 @@ def asked_part(question: str) -> str:
     them ("I'm writing a report for my class at Stanford. Where did Maher al-Assad flee to?"). What
     the background names is context, not what is asked: the subject check and the judge read only
     this. Returned whole when no sentence asks ("Tell me about Sednaya. List the prisoners."), or when
-    the asking ones hold under two content words ("When was it built?") or a pronoun for a person
-    ("Where did he go?"): then they are about what the background names, which counts."""
-    # Typed text starts sentences in lower case too ("Hi there. who sang feel it still"); a split after
-    # an abbreviation ("the U.S. army") only cuts an asking sentence in two, and both halves still ask.
+    the asking ones hold under two content words ("When was it built?") or a pronoun for a person and
+    no name ("Where did he go?"): then they are about what the background names, which counts."""
+    # Typed text starts sentences in lower case too ("Hi there. who sang feel it still") and ends a
+    # background with a colon or a dash; a split after an abbreviation ("the U.S. army") or inside a
+    # question ("What is the ratio - roughly?") only cuts it in two, and the asking part still asks.
     sentences = [piece for a, b in sentence_spans(question) for piece in _LOOSE_BREAK.split(question[a:b])]
     if len(sentences) < 2:
         return question
     asked = " ".join(s for s in sentences if _asks(s))
     said = words(asked)
     own = {w for w in said if is_content(w)}
-    return asked if len(own) >= 2 and not _PEOPLE.intersection(said) else question
+    # A pronoun points back into the background, unless the asking part names someone itself ("Homework
+    # for Mrs. Patel - when was Assad to give his speech?").
+    pointing = _PEOPLE.intersection(said) and not any(n.isalpha() for n in names(asked))
+    return asked if len(own) >= 2 and not pointing else question
 
 
 def _asks(sentence: str) -> bool:

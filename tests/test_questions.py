@@ -24,6 +24,16 @@ from rag.terms import Vocabulary, names, words
         ("What did the U.S. army do in Iraq?", "What did the U.S. army do in Iraq?"),
         ("I'm new at Stanford. In which prison was Bilal held", "In which prison was Bilal held"),  # no "?"
         ("We met in Oslo. In Oslo we talked.", "We met in Oslo. In Oslo we talked."),  # no question word
+        # a background ended by a colon or a dash, in one sentence
+        ("For my CS class at MIT: what is a Turing machine?", "what is a Turing machine?"),
+        ("Homework for Mrs. Patel - where did Maher al-Assad flee to?", "where did Maher al-Assad flee to?"),
+        ("Regarding Sednaya: who was released?", "Regarding Sednaya: who was released?"),  # one word asked
+        # a pronoun next to a name of the asking part's own is that name's, not the background's
+        ("Hi from Oslo. When was Assad to give his speech?", "When was Assad to give his speech?"),
+        (
+            "Messi moved to Miami. Which club did he join in 2023?",
+            "Messi moved to Miami. Which club did he join in 2023?",
+        ),
     ],
 )
 def test_the_asked_part_leaves_out_background(question: str, asked: str) -> None:
