@@ -157,7 +157,8 @@ class QAEngine:
         from them, whatever passage a model would cite, so it is declined without generating. Words
         are looked up by stem, prefix and one typing slip (``rag.terms.Vocabulary``). Unknown words
         alone do not decline a question that names what the documents name when a passage is close
-        to it (``best``, the nearest passage's score, at least ``CLOSE_SCORE``): it is a paraphrase.
+        to it (``best``, the nearest passage's score, at least ``CLOSE_SCORE``; for the asking part alone
+        when the question has background): it is a paraphrase.
         """
         vocabulary = self.retriever.vocabulary()
         asked = asked_part(question)
@@ -166,6 +167,8 @@ class QAEngine:
             return missing_names
         if len(missing_words) < MIN_UNKNOWN_WORDS or len(missing_words) < UNKNOWN_SHARE * counted:
             return []
+        if asked != question:  # how close a passage is to what is asked, not to the background
+            best = max((p.score for p in self.retriever.search(asked, self.policy.top_k)), default=0.0)
         if best >= CLOSE_SCORE and vocabulary.named_in(asked):
             log.info("subject check: %s unknown, but a passage is close (%.2f)", missing_words, best)
             return []
