@@ -2,7 +2,8 @@
 
 Shared by the support check (is the answer in its passages?), the question checks (does the corpus
 mention what is asked?) and the lenient answer match of the evaluation, so all three agree on what
-counts as "the same word": "elected" and "election", "Céloron" and "Celeron", "losses" and "loss".
+counts as "the same word": "elected" and "election", "Céloron" and "Celeron", "losses" and "loss",
+"gave" and "give".
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from functools import lru_cache
 
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
+from lemminflect import getAllLemmas
 
 from rag.chunking import sentence_spans
 
@@ -54,11 +56,21 @@ def words(text: str) -> list[str]:
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """The Snowball (Porter 2) English stem: "served", "serves", "serving" -> "serv"."""
+    """The Snowball (Porter 2) English stem: "served", "serves", "serving" -> "serv"; an irregular form
+    is stemmed as its base form, which no stemmer finds: "gave" -> "give", "fled" -> "flee"."""
     stemmer = getattr(_local, "stemmer", None)
     if stemmer is None:
         stemmer = _local.stemmer = Stemmer.Stemmer("english")
-    return stemmer.stemWord(word)
+    return stemmer.stemWord(_base_form(word) or word)
+
+
+def _base_form(word: str) -> str | None:
+    """The one base form the lemminflect dictionary gives a verb or noun form ("took" -> "take",
+    "children" -> "child"); None for a word it does not know or reads two ways ("found": find or
+    found, "felt": feel or felt), which keep their own stem."""
+    lemmas = getAllLemmas(word)
+    bases = {base.lower() for pos in ("VERB", "NOUN") for base in lemmas.get(pos, ())}
+    return bases.pop() if len(bases) == 1 else None
 
 
 def content_terms(text: str) -> set[str]:

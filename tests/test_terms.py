@@ -80,17 +80,29 @@ def test_lenient_match(reply: str, golds: list[str], question: str, strict: bool
 
 def test_vocabulary_forgives_stems_prefixes_and_one_slip() -> None:
     vocabulary = Vocabulary(words("Céloron threatened the traders. Staphylococcus spreads. The government fled."))
-    for word in ("celeron", "staph", "goverment", "threatens"):
+    for word in ("celeron", "staph", "goverment", "threatens", "flee"):  # "flee": the base form of "fled"
         assert vocabulary.mentions(word), word
-    for word in ("rugby", "iran", "1082", "flee"):  # "flee"/"fled": an irregular form stays unknown
+    for word in ("rugby", "iran", "1082", "fly"):
         assert not vocabulary.mentions(word), word
 
 
 def test_unknown_separates_names_from_other_words() -> None:
     vocabulary = Vocabulary(words("Maher al-Assad fled to Iraq with senior officers in 2024."))
-    assert vocabulary.unknown("Where did Maher al-Assad flee to?") == ([], ["flee"], 4)
+    assert vocabulary.unknown("Where did Maher al-Assad flee to?") == ([], [], 4)
+    assert vocabulary.unknown("Where did Maher al-Assad fly to?") == ([], ["fly"], 4)
     assert vocabulary.unknown("Who won the 2022 World Cup?") == (["2022", "world", "cup"], ["won"], 4)
     assert vocabulary.unknown("who is the drummer for guns and roses") == ([], ["drummer", "guns", "roses"], 3)
+
+
+def test_irregular_forms_are_one_term_with_their_base_form() -> None:
+    assert content_terms("He gave the order and fled; the children took it") == content_terms(
+        "give order flee child take"
+    )
+    assert content_terms("found") != content_terms("find")  # "found" is read two ways: left as it is
+    # "The model gave an R0 of 3.58" answers "What R0 did the model give?": "gave" says nothing new
+    evidence = ["The simulation showed that the R 0 of SARS-CoV-2 was 3.58 from person to person."]
+    question = "What R0 did the Reservoir-People model give for person-to-person spread of SARS-CoV-2?"
+    assert support("The Reservoir-People model gave an R0 of 3.58 from person to person.", question, evidence) == 1.0
 
 
 def test_a_request_and_the_documents_own_name_are_not_the_subject() -> None:

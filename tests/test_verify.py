@@ -101,9 +101,12 @@ def test_a_yes_or_no_is_given_as_the_documents_sentence() -> None:
 
 
 def test_a_quote_gives_both_sentences_when_two_hold_as_much_of_the_question() -> None:
-    # Each holds three of "maher", "al", "assad", "flee", "moscow": the reader sees who went where.
-    verdict = check_answer("Yes, Maher al-Assad fled to Moscow [1].", "Did Maher al-Assad flee to Moscow?", PASSAGES)
+    # Each holds three of "maher", "al", "assad", "go", "moscow": the reader sees who went where.
+    verdict = check_answer("Yes, Maher al-Assad went to Moscow [1].", "Did Maher al-Assad go to Moscow?", PASSAGES)
     assert verdict == Verdict(text=f'The documents say: "{MOSCOW}" [1] and "{IRAQ}" [2]', cited=(0, 1), quoted=True)
+    # "flee" is the base form of the Iraq sentence's "fled": that sentence holds four, and alone is quoted
+    verdict = check_answer("Yes, Maher al-Assad fled to Moscow [1].", "Did Maher al-Assad flee to Moscow?", PASSAGES)
+    assert verdict == Verdict(text=f'The documents say: "{IRAQ}" [2]', cited=(1,), quoted=True)
 
 
 def test_a_yes_or_no_with_no_sentence_close_to_the_question_says_why_it_is_declined() -> None:
