@@ -103,6 +103,7 @@ def test_the_squad_manifest_points_at_the_shared_dataset() -> None:
 # --- Splits and kinds -------------------------------------------------------------------------------
 
 SETS = ROOT / "evals"
+SPLITS = ("dev", "test")
 NEW_SETS = ["squad2-heldout", "covidqa-long", "wiki-out-of-corpus"]
 
 
@@ -314,9 +315,10 @@ def test_the_fresh_article_set_has_its_gold_in_the_article_and_no_answer_for_the
     }
 
 
-def test_the_fresh_wiki_set_is_split_by_article_with_its_gold_in_the_named_article() -> None:
-    spec = load_evalset(SETS / "wiki-fresh")
-    assert spec.corpus == (SETS / "wiki-out-of-corpus" / "docs").resolve() and len(spec.items) == 60
+@pytest.mark.parametrize(("name", "source"), [("wiki-fresh", "wiki-out-of-corpus"), ("covid-fresh", "covidqa-long")])
+def test_a_fresh_set_is_split_by_article_with_its_gold_in_the_named_article(name: str, source: str) -> None:
+    spec = load_evalset(SETS / name)
+    assert spec.corpus == (SETS / source / "docs").resolve() and len(spec.items) == 60
     docs = {p.stem: p.read_text(encoding="utf-8") for p in spec.corpus.glob("*.txt")}
     for item in spec.items:
         if item.kind == "answerable":
@@ -325,11 +327,13 @@ def test_the_fresh_wiki_set_is_split_by_article_with_its_gold_in_the_named_artic
             assert any(fold(a) in fold(" ".join(item.evidence)) for a in item.answers), item.id
         else:
             assert not item.answers and not item.evidence, item.id
-    titles = {
-        split: {r["title"] for r in rows_of("wiki-fresh") if r["split"] == split and "title" in r}
-        for split in ("dev", "test")
+    # no test question is about a dev article, and the articles are on the same side as in the source set
+    about = {
+        split: {d for r in rows_of(name) if r["split"] == split for d in r["supporting_doc_ids"]} for split in SPLITS
     }
-    assert titles == {
-        "dev": {"Harvard_University", "Yuan_dynasty"},
-        "test": {"Computational_complexity_theory", "Force", "Packet_switching"},
+    source_about = {
+        split: {d for r in rows_of(source) if r["split"] == split for d in r.get("supporting_doc_ids", [])}
+        for split in SPLITS
     }
+    assert about["dev"] and about["test"] and not about["dev"] & about["test"]
+    assert about["dev"] <= source_about["dev"] and about["test"] <= source_about["test"]
