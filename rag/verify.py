@@ -127,8 +127,6 @@ def answers_the_kind_asked(question: str, answer: str) -> bool:
 # is answered only by a passage that itself says what is not so; SQuAD 2.0's crowd workers made many
 # unanswerable questions by inserting a negation into an answerable one (evals/README.md).
 _NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without|non|cannot)\b|n't\b", re.I)
-
-
 _WHY = re.compile(r"\bwhy\b", re.I)
 
 
