@@ -58,6 +58,12 @@ _NUMBER_WORDS = {
     "no",
     "none",
     "single",
+    "half",  # fractions: "over half of the patients" answers how many
+    "halves",
+    "third",
+    "thirds",
+    "quarter",
+    "quarters",
 }
 _HOW_MUCH = re.compile(r"\bhow (?:many|much)\b", re.I)
 _POLAR = re.compile(r"(?:yes|no)\b", re.I)

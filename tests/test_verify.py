@@ -54,6 +54,13 @@ def test_a_how_many_question_needs_a_quantity() -> None:
         PASSAGES,
     )
     assert verdict.declined == "wrong_kind"
+    # a fraction is a quantity, though the number beside it is the question's
+    verdict = check_answer(
+        "Over half of the TB patients in Shandong were 65 years old [1].",
+        "How many tuberculosis patients in Shandong were over 65 years old?",
+        ["Over half of the TB patients in Shandong were 65 years old or older."],
+    )
+    assert verdict.declined is None
     # a date the question gives is not the quantity asked for
     verdict = check_answer(
         "Bilal Shahadi was released from Sednaya prison on December 8 [3].",
