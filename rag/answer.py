@@ -167,9 +167,11 @@ class QAEngine:
             return missing_names
         if len(missing_words) < MIN_UNKNOWN_WORDS or len(missing_words) < UNKNOWN_SHARE * counted:
             return []
+        if not vocabulary.named_in(asked):
+            return missing_words
         if asked != question:  # how close a passage is to what is asked, not to the background
             best = max((p.score for p in self.retriever.search(asked, self.policy.top_k)), default=0.0)
-        if best >= CLOSE_SCORE and vocabulary.named_in(asked):
+        if best >= CLOSE_SCORE:
             log.info("subject check: %s unknown, but a passage is close (%.2f)", missing_words, best)
             return []
         return missing_words
